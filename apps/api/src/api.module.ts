@@ -1,0 +1,29 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { type AppConfig, PlatformModule, RateLimitModule, UserThrottlerGuard } from '@codelab/platform';
+import { AuthModule, JwtAuthGuard } from '@codelab/auth';
+import { ProjectsHttpModule } from '@codelab/projects';
+import { createOrmConfig } from '../../../mikro-orm.config';
+import { WorkerModule } from '../../worker/src/worker.module';
+
+/** The API process; with APP_ROLE=all it also runs the worker's processors in-process. */
+@Module({})
+export class ApiModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: ApiModule,
+      imports: [
+        PlatformModule.forRoot({ config, orm: createOrmConfig(config) }),
+        RateLimitModule,
+        AuthModule,
+        ProjectsHttpModule,
+        ...(config.role === 'all' ? [WorkerModule] : []),
+      ],
+      providers: [
+        // Order matters: authenticate first, so the rate limit can key on the user.
+        { provide: APP_GUARD, useExisting: JwtAuthGuard },
+        { provide: APP_GUARD, useClass: UserThrottlerGuard },
+      ],
+    };
+  }
+}

@@ -1,0 +1,9 @@
+import { Module } from '@nestjs/common';
+
+/**
+ * Background processing: the BullMQ processors (agent runs, orchestration steps, approval
+ * timeouts, outbox relay) register here. Loaded by the worker process, and by the API process
+ * when APP_ROLE=all. No HTTP controllers belong here.
+ */
+@Module({})
+export class WorkerModule {}

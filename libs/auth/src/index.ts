@@ -1,0 +1,5 @@
+export { AuthModule } from './auth.module';
+export { RefreshToken } from './entities/refresh-token.entity';
+export { type AuthUser, CurrentUser } from './jwt/auth-user';
+export { JwtAuthGuard } from './jwt/jwt-auth.guard';
+export { AccessTokenService } from './jwt/access-token.service';

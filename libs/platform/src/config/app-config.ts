@@ -1,0 +1,205 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+
+export type AppRole = 'all' | 'api' | 'worker';
+export type NodeEnv = 'development' | 'production' | 'test';
+
+/** Everything the process reads from its environment, parsed and validated once at boot. */
+export interface AppConfig {
+  nodeEnv: NodeEnv;
+  role: AppRole;
+  port: number;
+  workerPort: number;
+  logLevel: string;
+  databaseUrl: string;
+  dbMigrateOnStart: boolean;
+  dbPoolMax: number;
+  redisUrl: string;
+  redisKeyPrefix: string;
+  jwt: {
+    secret: string;
+    issuer: string;
+    audience: string;
+    accessTtlSeconds: number;
+    refreshTtlSeconds: number;
+    clockToleranceSeconds: number;
+  };
+  rateLimit: {
+    windowSeconds: number;
+    perWindow: number;
+    authPerWindow: number;
+  };
+  http: {
+    bodyLimitBytes: number;
+    trustProxy: boolean;
+  };
+  shutdown: {
+    readinessDelayMs: number;
+    graceMs: number;
+  };
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Every variable, its default and its meaning; `.env.example` and the README mirror this list. */
+export const ENV_DEFAULTS = {
+  NODE_ENV: 'development',
+  APP_ROLE: 'all',
+  PORT: '3000',
+  WORKER_PORT: '3001',
+  LOG_LEVEL: 'info',
+  DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/codelab',
+  DB_MIGRATE_ON_START: 'true',
+  DB_POOL_MAX: '10',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  REDIS_KEY_PREFIX: 'codelab:',
+  JWT_SECRET: '',
+  JWT_SECRET_FILE: '.codelab/jwt-secret',
+  JWT_ISSUER: 'codelab',
+  JWT_AUDIENCE: 'codelab-api',
+  JWT_ACCESS_TTL_SECONDS: '900',
+  JWT_REFRESH_TTL_SECONDS: '2592000',
+  JWT_CLOCK_TOLERANCE_SECONDS: '5',
+  RATE_LIMIT_WINDOW_SECONDS: '60',
+  RATE_LIMIT_PER_WINDOW: '300',
+  RATE_LIMIT_AUTH_PER_WINDOW: '10',
+  HTTP_BODY_LIMIT_BYTES: '1048576',
+  TRUST_PROXY: 'false',
+  SHUTDOWN_READINESS_DELAY_MS: '0',
+  SHUTDOWN_GRACE_MS: '25000',
+} as const;
+
+class EnvReader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  raw(name: keyof typeof ENV_DEFAULTS): string {
+    const value = this.env[name];
+    return value === undefined || value === '' ? ENV_DEFAULTS[name] : value;
+  }
+
+  oneOf<T extends string>(name: keyof typeof ENV_DEFAULTS, allowed: readonly T[]): T {
+    const value = this.raw(name);
+    if (!(allowed as readonly string[]).includes(value)) {
+      this.problems.push(`${name}: must be one of ${allowed.join('|')}, got "${value}"`);
+      return allowed[0];
+    }
+    return value as T;
+  }
+
+  int(name: keyof typeof ENV_DEFAULTS, min: number, max: number): number {
+    const value = this.raw(name);
+    const parsed = Number(value);
+    if (!/^-?\d+$/.test(value) || parsed < min || parsed > max) {
+      this.problems.push(`${name}: must be an integer between ${min} and ${max}, got "${value}"`);
+      return Number(ENV_DEFAULTS[name]);
+    }
+    return parsed;
+  }
+
+  bool(name: keyof typeof ENV_DEFAULTS): boolean {
+    const value = this.raw(name).toLowerCase();
+    if (['true', '1', 'yes'].includes(value)) return true;
+    if (['false', '0', 'no'].includes(value)) return false;
+    this.problems.push(`${name}: must be true or false, got "${value}"`);
+    return false;
+  }
+
+  url(name: keyof typeof ENV_DEFAULTS, protocols: string[]): string {
+    const value = this.raw(name);
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) {
+        this.problems.push(`${name}: protocol must be ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+      }
+    } catch {
+      this.problems.push(`${name}: not a valid URL`);
+    }
+    return value;
+  }
+}
+
+export interface LoadConfigOptions {
+  /** Called when a development secret had to be generated; the caller decides how to warn. */
+  onGeneratedSecret?: (path: string) => void;
+  cwd?: string;
+}
+
+/**
+ * Reads and validates the environment. Throws ConfigValidationError listing one line per bad
+ * variable, so a misconfigured deployment fails at boot rather than on first use.
+ */
+export function loadConfig(env: Env = process.env, options: LoadConfigOptions = {}): AppConfig {
+  const r = new EnvReader(env);
+  const nodeEnv = r.oneOf<NodeEnv>('NODE_ENV', ['development', 'production', 'test']);
+  const config: AppConfig = {
+    nodeEnv,
+    role: r.oneOf<AppRole>('APP_ROLE', ['all', 'api', 'worker']),
+    port: r.int('PORT', 0, 65535),
+    workerPort: r.int('WORKER_PORT', 0, 65535),
+    logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    dbMigrateOnStart: r.bool('DB_MIGRATE_ON_START'),
+    dbPoolMax: r.int('DB_POOL_MAX', 1, 200),
+    redisUrl: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    redisKeyPrefix: r.raw('REDIS_KEY_PREFIX'),
+    jwt: {
+      secret: '',
+      issuer: r.raw('JWT_ISSUER'),
+      audience: r.raw('JWT_AUDIENCE'),
+      accessTtlSeconds: r.int('JWT_ACCESS_TTL_SECONDS', 30, 86_400),
+      refreshTtlSeconds: r.int('JWT_REFRESH_TTL_SECONDS', 60, 31_536_000),
+      clockToleranceSeconds: r.int('JWT_CLOCK_TOLERANCE_SECONDS', 0, 300),
+    },
+    rateLimit: {
+      windowSeconds: r.int('RATE_LIMIT_WINDOW_SECONDS', 1, 86_400),
+      perWindow: r.int('RATE_LIMIT_PER_WINDOW', 1, 1_000_000),
+      authPerWindow: r.int('RATE_LIMIT_AUTH_PER_WINDOW', 1, 1_000_000),
+    },
+    http: {
+      bodyLimitBytes: r.int('HTTP_BODY_LIMIT_BYTES', 1024, 64 * 1024 * 1024),
+      trustProxy: r.bool('TRUST_PROXY'),
+    },
+    shutdown: {
+      readinessDelayMs: r.int('SHUTDOWN_READINESS_DELAY_MS', 0, 120_000),
+      graceMs: r.int('SHUTDOWN_GRACE_MS', 1_000, 600_000),
+    },
+  };
+  config.jwt.secret = resolveJwtSecret(r, nodeEnv, options);
+  if (r.problems.length > 0) throw new ConfigValidationError(r.problems);
+  return config;
+}
+
+function resolveJwtSecret(r: EnvReader, nodeEnv: NodeEnv, options: LoadConfigOptions): string {
+  const explicit = r.raw('JWT_SECRET');
+  if (explicit) {
+    if (Buffer.byteLength(explicit) < 32) {
+      r.problems.push('JWT_SECRET: must be at least 32 bytes');
+    }
+    return explicit;
+  }
+  if (nodeEnv === 'production') {
+    r.problems.push('JWT_SECRET: required when NODE_ENV=production (at least 32 bytes)');
+    return '';
+  }
+  // Development convenience: one random secret per checkout, kept out of git, so tokens
+  // survive restarts without anyone committing a shared default.
+  const file = resolve(options.cwd ?? process.cwd(), r.raw('JWT_SECRET_FILE'));
+  if (existsSync(file)) {
+    const stored = readFileSync(file, 'utf8').trim();
+    if (Buffer.byteLength(stored) >= 32) return stored;
+  }
+  const generated = randomBytes(48).toString('base64url');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, generated + '\n', { mode: 0o600 });
+  options.onGeneratedSecret?.(file);
+  return generated;
+}

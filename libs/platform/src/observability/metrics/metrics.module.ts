@@ -1,0 +1,49 @@
+import { Global, Module } from '@nestjs/common';
+import {
+  makeCounterProvider,
+  makeHistogramProvider,
+  PrometheusModule,
+} from '@willsoto/nestjs-prometheus';
+import { MetricsController } from './metrics.controller';
+import {
+  HTTP_REQUEST_DURATION,
+  ISOLATION_DENIALS,
+  RATE_LIMIT_REJECTIONS,
+  RATE_LIMIT_STORAGE_ERRORS,
+} from './metric-names';
+
+const platformMetrics = [
+  makeHistogramProvider({
+    name: HTTP_REQUEST_DURATION,
+    help: 'HTTP request duration in seconds, by method, route template and status code',
+    labelNames: ['method', 'route', 'status_code'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  }),
+  makeCounterProvider({
+    name: ISOLATION_DENIALS,
+    help: 'Requests for a resource that does not exist for the caller (missing or owned by another user)',
+    labelNames: ['resource'],
+  }),
+  makeCounterProvider({
+    name: RATE_LIMIT_REJECTIONS,
+    help: 'Requests rejected by the rate limiter',
+  }),
+  makeCounterProvider({
+    name: RATE_LIMIT_STORAGE_ERRORS,
+    help: 'Rate limiter storage failures (requests were let through)',
+  }),
+];
+
+@Global()
+@Module({
+  imports: [
+    PrometheusModule.register({
+      path: '/metrics',
+      controller: MetricsController,
+      defaultMetrics: { enabled: true },
+    }),
+  ],
+  providers: platformMetrics,
+  exports: platformMetrics,
+})
+export class MetricsModule {}

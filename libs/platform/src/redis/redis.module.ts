@@ -1,0 +1,54 @@
+import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { type AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+
+/** Injection token of the shared command connection (not for blocking commands or BullMQ). */
+export const REDIS = Symbol('REDIS');
+
+export function createRedisClient(url: string, name: string): Redis {
+  const client = new Redis(url, {
+    connectionName: name,
+    // Fail a command after one reconnect attempt instead of queueing forever while Redis is down.
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    retryStrategy: (times) => Math.min(times * 200, 2_000),
+  });
+  const logger = new Logger(`Redis:${name}`);
+  let lastLogged = 0;
+  client.on('error', (error: Error) => {
+    // ioredis emits on every failed reconnect; one line per 10 s is enough.
+    if (Date.now() - lastLogged > 10_000) {
+      lastLogged = Date.now();
+      logger.warn(`Redis connection error: ${error.message}`);
+    }
+  });
+  return client;
+}
+
+@Injectable()
+class RedisLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.redis.status === 'ready') {
+      await this.redis.quit().catch(() => this.redis.disconnect());
+    } else {
+      this.redis.disconnect();
+    }
+  }
+}
+
+@Global()
+@Module({
+  providers: [
+    {
+      provide: REDIS,
+      inject: [APP_CONFIG],
+      useFactory: (config: AppConfig) => createRedisClient(config.redisUrl, 'codelab-commands'),
+    },
+    RedisLifecycle,
+  ],
+  exports: [REDIS],
+})
+export class RedisModule {}

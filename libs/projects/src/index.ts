@@ -1,0 +1,7 @@
+export { Project } from './entities/project.entity';
+export { ProjectsModule } from './projects.module';
+export { ProjectsHttpModule } from './http/projects-http.module';
+export { CurrentProject, ProjectAccessGuard } from './http/project-access.guard';
+export { ProjectCreatedEvent } from './events/project-created.event';
+export { CreateProjectCommand } from './commands/create-project/create-project.command';
+export { GetOwnedProjectQuery } from './queries/get-owned-project/get-owned-project.query';

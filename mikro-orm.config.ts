@@ -1,0 +1,36 @@
+import { defineConfig, type Options } from '@mikro-orm/postgresql';
+import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
+import { Migrator } from '@mikro-orm/migrations';
+import { type AppConfig } from '@codelab/platform';
+import { User } from '@codelab/users';
+import { RefreshToken } from '@codelab/auth';
+import { Project } from '@codelab/projects';
+import { MIGRATIONS } from './migrations';
+
+/** Every entity of every feature; the one list both the app and the migrator use. */
+export const ENTITIES = [User, RefreshToken, Project];
+
+/** MikroORM options for a validated AppConfig (the app, tests and migration scripts share it). */
+export function createOrmConfig(config: Pick<AppConfig, 'databaseUrl' | 'dbPoolMax' | 'nodeEnv'>): Options {
+  return defineConfig({
+    clientUrl: config.databaseUrl,
+    entities: ENTITIES,
+    metadataProvider: ReflectMetadataProvider,
+    extensions: [Migrator],
+    pool: { min: 0, max: config.dbPoolMax },
+    ensureDatabase: false,
+    allowGlobalContext: false,
+    debug: false,
+    migrations: {
+      tableName: 'mikro_orm_migrations',
+      path: 'migrations',
+      pathTs: 'migrations',
+      emit: 'ts',
+      snapshot: false,
+      transactional: true,
+      allOrNothing: true,
+      silent: true,
+      migrationsList: MIGRATIONS,
+    },
+  });
+}
