@@ -58,7 +58,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       await app.close();
       if (!shared) {
         await dropTestDatabase(dbName);
-        await deleteRedisKeys(config.redisUrl, config.redisKeyPrefix);
+        await deleteRedisKeys(TEST_REDIS_URL, config.redisKeyPrefix);
       }
     },
   };

@@ -1,4 +1,4 @@
-import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -9,6 +9,9 @@ export const REDIS = Symbol('REDIS');
 export function createRedisClient(url: string, name: string): Redis {
   const client = new Redis(url, {
     connectionName: name,
+    // Connected in onModuleInit, so start-up knows the outcome and shutdown never races a
+    // half-open connect.
+    lazyConnect: true,
     // Fail a command after one reconnect attempt instead of queueing forever while Redis is down.
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
@@ -27,8 +30,18 @@ export function createRedisClient(url: string, name: string): Redis {
 }
 
 @Injectable()
-class RedisLifecycle implements OnApplicationShutdown {
+class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Redis');
+
   constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  async onModuleInit(): Promise<void> {
+    // Redis being down must not stop the process from starting: readiness reports it, and
+    // ioredis keeps reconnecting in the background.
+    await this.redis.connect().catch((error: Error) => {
+      this.logger.warn(`Redis unavailable at start-up (${error.message}); retrying in the background`);
+    });
+  }
 
   async onApplicationShutdown(): Promise<void> {
     if (this.redis.status === 'ready') {

@@ -43,6 +43,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
   ): Promise<ThrottlerStorageRecord> {
     const hitsKey = `${this.prefix}throttle:${throttlerName}:${key}`;
     try {
+      // While disconnected, don't make every request wait for ioredis' reconnect attempt.
+      if (this.redis.status !== 'ready') throw new Error(`Redis connection is ${this.redis.status}`);
       const [totalHits, windowMs, blocked, blockMs] = (await this.redis.eval(
         INCREMENT_SCRIPT,
         2,

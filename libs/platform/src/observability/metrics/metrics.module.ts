@@ -1,4 +1,5 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Module, type OnModuleInit } from '@nestjs/common';
+import { collectDefaultMetrics, register } from 'prom-client';
 import {
   makeCounterProvider,
   makeHistogramProvider,
@@ -40,10 +41,21 @@ const platformMetrics = [
     PrometheusModule.register({
       path: '/metrics',
       controller: MetricsController,
-      defaultMetrics: { enabled: true },
+      // Collected in onModuleInit below, minus the series promtool rejects.
+      defaultMetrics: { enabled: false },
     }),
   ],
   providers: platformMetrics,
   exports: platformMetrics,
 })
-export class MetricsModule {}
+export class MetricsModule implements OnModuleInit {
+  onModuleInit(): void {
+    if (register.getSingleMetric('process_cpu_user_seconds_total')) return;
+    collectDefaultMetrics({ register });
+    // Gauges named *_total break Prometheus naming rules (promtool flags them); their per-type
+    // siblings nodejs_active_handles / _requests / _resources carry the same information.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      register.removeSingleMetric(name);
+    }
+  }
+}

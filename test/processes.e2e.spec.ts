@@ -1,0 +1,119 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { dropTestDatabase } from './support/test-database';
+import { databaseUrl, TEST_POSTGRES_URL, TEST_REDIS_URL, uniqueSuffix } from './support/test-env';
+import {
+  type AppProcess,
+  freePort,
+  httpStatus,
+  MAIN_JS,
+  startAppProcess,
+  waitFor,
+  withDeadline,
+} from './support/child-process';
+
+/** The built app as real processes: start-up, migrations, roles, config errors, SIGTERM. */
+describe('app processes (e2e)', () => {
+  const dbName = `codelab_test_proc_${uniqueSuffix()}`;
+  const running: AppProcess[] = [];
+
+  beforeAll(() => {
+    if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run \`npm run build\` (npm test does)`);
+  });
+  afterAll(async () => {
+    for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    await dropTestDatabase(dbName);
+  });
+
+  const baseEnv = () => ({
+    DATABASE_URL: databaseUrl(dbName),
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: `codelab-test:${uniqueSuffix()}:`,
+    LOG_LEVEL: 'info',
+  });
+
+  it('starts with no .env and no JWT secret: creates the database, migrates, generates a dev secret', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'codelab-proc-'));
+    const port = await freePort();
+    const app = startAppProcess({ ...baseEnv(), PORT: String(port) }, cwd);
+    running.push(app);
+    const base = `http://127.0.0.1:${port}`;
+
+    await waitFor('the API to answer /ready', async () => (await httpStatus(`${base}/ready`)) === 200);
+    expect(await httpStatus(`${base}/health`)).toBe(200);
+    expect(await httpStatus(`${base}/docs`)).toBe(200);
+    expect(app.output()).toMatch(/generated a development secret/);
+    expect(readFileSync(join(cwd, '.codelab', 'jwt-secret'), 'utf8').trim().length).toBeGreaterThanOrEqual(32);
+    // Structured JSON logs.
+    const line = app.output().split('\n').find((l) => l.includes('listening on'));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({ level: 30, service: 'codelab' });
+
+    const admin = new Client({ connectionString: TEST_POSTGRES_URL.replace(/\/[^/]*$/, `/${dbName}`) });
+    await admin.connect();
+    const { rows } = await admin.query('select count(*)::int as n from mikro_orm_migrations');
+    await admin.end();
+    expect(rows[0].n).toBeGreaterThanOrEqual(1);
+
+    app.child.kill('SIGTERM');
+    expect(await withDeadline('exit after SIGTERM', app.exited, 15_000)).toBe(0);
+  });
+
+  it('on SIGTERM turns /ready 503 first, keeps serving in-flight work, then exits 0', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'codelab-proc-'));
+    const port = await freePort();
+    const app = startAppProcess(
+      { ...baseEnv(), PORT: String(port), JWT_SECRET: 'a'.repeat(40), SHUTDOWN_READINESS_DELAY_MS: '1500' },
+      cwd,
+    );
+    running.push(app);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor('the API to answer /ready', async () => (await httpStatus(`${base}/ready`)) === 200);
+
+    app.child.kill('SIGTERM');
+    await waitFor('/ready to turn 503', async () => (await httpStatus(`${base}/ready`)) === 503, 1_000);
+    // Still live and serving while the load balancer drains it.
+    expect(await httpStatus(`${base}/health`)).toBe(200);
+    const registered = await httpStatus(`${base}/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `drain_${uniqueSuffix()}@example.com`, password: 'password123' }),
+    });
+    expect(registered).toBe(201);
+
+    expect(await withDeadline('exit after SIGTERM', app.exited, 15_000)).toBe(0);
+    await expect(httpStatus(`${base}/health`)).rejects.toThrow();
+    expect(app.output()).toMatch(/Shutdown complete/);
+  });
+
+  it('runs the worker role with its own health, readiness and metrics, and no API routes', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'codelab-proc-'));
+    const port = await freePort();
+    const app = startAppProcess(
+      { ...baseEnv(), APP_ROLE: 'worker', WORKER_PORT: String(port), JWT_SECRET: 'a'.repeat(40) },
+      cwd,
+    );
+    running.push(app);
+    const base = `http://127.0.0.1:${port}`;
+    await waitFor('the worker to answer /ready', async () => (await httpStatus(`${base}/ready`)) === 200);
+    expect(await httpStatus(`${base}/health`)).toBe(200);
+    expect(await httpStatus(`${base}/metrics`)).toBe(200);
+    expect(await httpStatus(`${base}/v1/my/projects`)).toBe(404);
+    expect(await httpStatus(`${base}/docs`)).toBe(404);
+
+    app.child.kill('SIGTERM');
+    expect(await withDeadline('worker exit after SIGTERM', app.exited, 15_000)).toBe(0);
+  });
+
+  it('refuses to start with invalid configuration, one line per bad variable', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'codelab-proc-'));
+    const app = startAppProcess({ ...baseEnv(), PORT: 'abc', APP_ROLE: 'both', NODE_ENV: 'production' }, cwd);
+    running.push(app);
+    expect(await withDeadline('exit on bad config', app.exited, 15_000)).toBe(1);
+    const out = app.output();
+    expect(out).toContain('PORT: must be an integer');
+    expect(out).toContain('APP_ROLE: must be one of');
+    expect(out).toContain('JWT_SECRET: required when NODE_ENV=production');
+  });
+});
