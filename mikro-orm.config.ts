@@ -11,7 +11,9 @@ import { MIGRATIONS } from './migrations';
 export const ENTITIES = [User, RefreshToken, Project];
 
 /** MikroORM options for a validated AppConfig (the app, tests and migration scripts share it). */
-export function createOrmConfig(config: Pick<AppConfig, 'databaseUrl' | 'dbPoolMax' | 'nodeEnv'>): Options {
+export function createOrmConfig(
+  config: Pick<AppConfig, 'databaseUrl' | 'dbPoolMax' | 'nodeEnv'>,
+): Options {
   return defineConfig({
     clientUrl: config.databaseUrl,
     entities: ENTITIES,

@@ -19,7 +19,11 @@ async function main(): Promise<void> {
   const orm = await MikroORM.init(options);
   try {
     const result = await orm.migrator.create(undefined, false, false, process.argv[2]);
-    process.stdout.write(result.fileName ? `Created migrations/${result.fileName}\n` : 'No changes: schema is up to date\n');
+    process.stdout.write(
+      result.fileName
+        ? `Created migrations/${result.fileName}\n`
+        : 'No changes: schema is up to date\n',
+    );
     await orm.schema.dropDatabase();
   } finally {
     await orm.close(true);
@@ -50,6 +54,8 @@ function writeIndex(): void {
 }
 
 void main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -29,7 +29,12 @@ function cruise(cwd: string, targets: string[]): { violations: Violation[]; modu
 
 describe('architecture rules (dependency-cruiser)', () => {
   it('hold for the code base', () => {
-    const { violations, modules } = cruise(ROOT, ['apps', 'libs', 'mikro-orm.config.ts', 'migrations']);
+    const { violations, modules } = cruise(ROOT, [
+      'apps',
+      'libs',
+      'mikro-orm.config.ts',
+      'migrations',
+    ]);
     expect(modules).toBeGreaterThan(50);
     expect(violations.map((v) => `${v.rule.name}: ${v.from} -> ${v.to}`)).toEqual([]);
   });

@@ -4,7 +4,11 @@ import { createTestApp, expectProblem, registerUser, type TestApp } from './supp
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** Hand-made HS256 JWT, to forge exactly the token each attack needs. */
-function signJwt(header: Record<string, unknown>, payload: Record<string, unknown>, secret: string): string {
+function signJwt(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  secret: string,
+): string {
   const body = `${b64(header)}.${b64(payload)}`;
   return `${body}.${createHmac('sha256', secret).update(body).digest('base64url')}`;
 }
@@ -20,7 +24,14 @@ describe('auth (e2e)', () => {
 
   const validClaims = (sub: string) => {
     const now = Math.floor(Date.now() / 1000);
-    return { sub, typ: 'access', iat: now, exp: now + 600, iss: t.config.jwt.issuer, aud: t.config.jwt.audience };
+    return {
+      sub,
+      typ: 'access',
+      iat: now,
+      exp: now + 600,
+      iss: t.config.jwt.issuer,
+      aud: t.config.jwt.audience,
+    };
   };
 
   describe('register and login', () => {
@@ -35,7 +46,11 @@ describe('auth (e2e)', () => {
         expires_in: 900,
         refresh_token: expect.any(String),
         refresh_expires_at: expect.any(String),
-        user: { id: expect.any(String), email: 'grace.hopper@example.com', created_at: expect.any(String) },
+        user: {
+          id: expect.any(String),
+          email: 'grace.hopper@example.com',
+          created_at: expect.any(String),
+        },
       });
       expect(res.body.user).not.toHaveProperty('password_hash');
       expect(res.body.user).not.toHaveProperty('passwordHash');
@@ -43,12 +58,16 @@ describe('auth (e2e)', () => {
 
     it('refuses a second account with the same email in another case (409)', async () => {
       await registerUser(t.http, 'dup@example.com');
-      const res = await t.http.post('/v1/auth/register').send({ email: 'DUP@example.com', password: 'another password' });
+      const res = await t.http
+        .post('/v1/auth/register')
+        .send({ email: 'DUP@example.com', password: 'another password' });
       expectProblem(res, 409, 'EMAIL_TAKEN');
     });
 
     it('validates the registration body', async () => {
-      const res = await t.http.post('/v1/auth/register').send({ email: 'not-an-email', password: 'short' });
+      const res = await t.http
+        .post('/v1/auth/register')
+        .send({ email: 'not-an-email', password: 'short' });
       const problem = expectProblem(res, 400, 'VALIDATION_FAILED');
       const fields = (problem.errors as { field: string }[]).map((e) => e.field).sort();
       expect(fields).toEqual(['email', 'password']);
@@ -56,11 +75,18 @@ describe('auth (e2e)', () => {
 
     it('logs in with the right password only, with the same answer for unknown emails', async () => {
       const user = await registerUser(t.http);
-      const ok = await t.http.post('/v1/auth/login').send({ email: user.email.toUpperCase(), password: user.password }).expect(200);
+      const ok = await t.http
+        .post('/v1/auth/login')
+        .send({ email: user.email.toUpperCase(), password: user.password })
+        .expect(200);
       expect(ok.body.user.id).toBe(user.id);
 
-      const wrong = await t.http.post('/v1/auth/login').send({ email: user.email, password: 'wrong password!' });
-      const unknown = await t.http.post('/v1/auth/login').send({ email: 'nobody@example.com', password: 'wrong password!' });
+      const wrong = await t.http
+        .post('/v1/auth/login')
+        .send({ email: user.email, password: 'wrong password!' });
+      const unknown = await t.http
+        .post('/v1/auth/login')
+        .send({ email: 'nobody@example.com', password: 'wrong password!' });
       expectProblem(wrong, 401, 'INVALID_CREDENTIALS');
       expectProblem(unknown, 401, 'INVALID_CREDENTIALS');
       expect(wrong.body.detail).toBe(unknown.body.detail);
@@ -76,20 +102,34 @@ describe('auth (e2e)', () => {
   describe('refresh tokens', () => {
     it('rotates on every use: the new token works, the old one does not', async () => {
       const user = await registerUser(t.http);
-      const first = await t.http.post('/v1/auth/refresh').send({ refresh_token: user.refreshToken }).expect(200);
+      const first = await t.http
+        .post('/v1/auth/refresh')
+        .send({ refresh_token: user.refreshToken })
+        .expect(200);
       expect(first.body.refresh_token).not.toBe(user.refreshToken);
-      await t.http.get('/v1/me').set({ Authorization: `Bearer ${first.body.access_token}` }).expect(200);
+      await t.http
+        .get('/v1/me')
+        .set({ Authorization: `Bearer ${first.body.access_token}` })
+        .expect(200);
 
-      const second = await t.http.post('/v1/auth/refresh').send({ refresh_token: first.body.refresh_token }).expect(200);
+      const second = await t.http
+        .post('/v1/auth/refresh')
+        .send({ refresh_token: first.body.refresh_token })
+        .expect(200);
       expect(second.body.refresh_token).not.toBe(first.body.refresh_token);
     });
 
     it('detects reuse of a rotated token and revokes the whole family', async () => {
       const user = await registerUser(t.http);
-      const rotated = await t.http.post('/v1/auth/refresh').send({ refresh_token: user.refreshToken }).expect(200);
+      const rotated = await t.http
+        .post('/v1/auth/refresh')
+        .send({ refresh_token: user.refreshToken })
+        .expect(200);
       const current = rotated.body.refresh_token as string;
 
-      const replay = await t.http.post('/v1/auth/refresh').send({ refresh_token: user.refreshToken });
+      const replay = await t.http
+        .post('/v1/auth/refresh')
+        .send({ refresh_token: user.refreshToken });
       expectProblem(replay, 401, 'REFRESH_TOKEN_REUSED');
 
       // The legitimate holder's newest token died with the family.
@@ -108,14 +148,24 @@ describe('auth (e2e)', () => {
 
     it('does not affect other login sessions of the same user', async () => {
       const user = await registerUser(t.http);
-      const other = await t.http.post('/v1/auth/login').send({ email: user.email, password: user.password }).expect(200);
+      const other = await t.http
+        .post('/v1/auth/login')
+        .send({ email: user.email, password: user.password })
+        .expect(200);
       await t.http.post('/v1/auth/refresh').send({ refresh_token: user.refreshToken }).expect(200);
       await t.http.post('/v1/auth/refresh').send({ refresh_token: user.refreshToken }).expect(401);
-      await t.http.post('/v1/auth/refresh').send({ refresh_token: other.body.refresh_token }).expect(200);
+      await t.http
+        .post('/v1/auth/refresh')
+        .send({ refresh_token: other.body.refresh_token })
+        .expect(200);
     });
 
     it('rejects unknown refresh tokens', async () => {
-      expectProblem(await t.http.post('/v1/auth/refresh').send({ refresh_token: 'nope' }), 401, 'INVALID_REFRESH_TOKEN');
+      expectProblem(
+        await t.http.post('/v1/auth/refresh').send({ refresh_token: 'nope' }),
+        401,
+        'INVALID_REFRESH_TOKEN',
+      );
       expectProblem(await t.http.post('/v1/auth/refresh').send({}), 400, 'VALIDATION_FAILED');
     });
 
@@ -123,7 +173,11 @@ describe('auth (e2e)', () => {
       const user = await registerUser(t.http);
       await t.http.post('/v1/auth/logout').send({ refresh_token: user.refreshToken }).expect(204);
       await t.http.post('/v1/auth/logout').send({ refresh_token: user.refreshToken }).expect(204);
-      expectProblem(await t.http.post('/v1/auth/refresh').send({ refresh_token: user.refreshToken }), 401, 'INVALID_REFRESH_TOKEN');
+      expectProblem(
+        await t.http.post('/v1/auth/refresh').send({ refresh_token: user.refreshToken }),
+        401,
+        'INVALID_REFRESH_TOKEN',
+      );
     });
   });
 
@@ -140,14 +194,20 @@ describe('auth (e2e)', () => {
     };
 
     it('accepts a token forged here with every claim right (the control for the cases below)', async () => {
-      const token = signJwt({ alg: 'HS256', typ: 'JWT' }, validClaims(user.id), t.config.jwt.secret);
+      const token = signJwt(
+        { alg: 'HS256', typ: 'JWT' },
+        validClaims(user.id),
+        t.config.jwt.secret,
+      );
       await t.http.get('/v1/me').set('Authorization', `Bearer ${token}`).expect(200);
     });
 
     it('rejects a missing or malformed Authorization header', async () => {
       await expect401(undefined);
       await expect401('not-a-jwt');
-      const res = await t.http.get('/v1/me').set('Authorization', `Basic ${Buffer.from('a:b').toString('base64')}`);
+      const res = await t.http
+        .get('/v1/me')
+        .set('Authorization', `Basic ${Buffer.from('a:b').toString('base64')}`);
       expectProblem(res, 401);
     });
 
@@ -162,19 +222,31 @@ describe('auth (e2e)', () => {
     });
 
     it('rejects a token signed with another key', async () => {
-      await expect401(signJwt({ alg: 'HS256', typ: 'JWT' }, validClaims(user.id), 'another-secret-another-secret-xx'));
+      await expect401(
+        signJwt(
+          { alg: 'HS256', typ: 'JWT' },
+          validClaims(user.id),
+          'another-secret-another-secret-xx',
+        ),
+      );
     });
 
     it('rejects a token whose sub was changed after signing', async () => {
       const [header, , signature] = user.accessToken.split('.');
-      const payload = JSON.parse(Buffer.from(user.accessToken.split('.')[1], 'base64url').toString());
+      const payload = JSON.parse(
+        Buffer.from(user.accessToken.split('.')[1], 'base64url').toString(),
+      );
       await expect401(`${header}.${b64({ ...payload, sub: randomUUID() })}.${signature}`);
     });
 
     it('rejects a wrong audience or issuer', async () => {
       const secret = t.config.jwt.secret;
-      await expect401(signJwt({ alg: 'HS256' }, { ...validClaims(user.id), aud: 'someone-else' }, secret));
-      await expect401(signJwt({ alg: 'HS256' }, { ...validClaims(user.id), iss: 'someone-else' }, secret));
+      await expect401(
+        signJwt({ alg: 'HS256' }, { ...validClaims(user.id), aud: 'someone-else' }, secret),
+      );
+      await expect401(
+        signJwt({ alg: 'HS256' }, { ...validClaims(user.id), iss: 'someone-else' }, secret),
+      );
     });
 
     it('rejects tokens missing a required claim or of another type', async () => {
@@ -185,7 +257,9 @@ describe('auth (e2e)', () => {
       await expect401(signJwt({ alg: 'HS256' }, noExp, secret));
       await expect401(signJwt({ alg: 'HS256' }, noIat, secret));
       await expect401(signJwt({ alg: 'HS256' }, noSub, secret));
-      await expect401(signJwt({ alg: 'HS256' }, { ...validClaims(user.id), typ: 'refresh' }, secret));
+      await expect401(
+        signJwt({ alg: 'HS256' }, { ...validClaims(user.id), typ: 'refresh' }, secret),
+      );
     });
 
     it('rejects another HMAC algorithm than the allowed one', async () => {
@@ -202,7 +276,10 @@ describe('auth (e2e)', () => {
       const now = Math.floor(Date.now() / 1000);
       const secret = t.config.jwt.secret;
       const slightlyExpired = { ...validClaims(user.id), iat: now - 900, exp: now - 2 };
-      await t.http.get('/v1/me').set('Authorization', `Bearer ${signJwt({ alg: 'HS256' }, slightlyExpired, secret)}`).expect(200);
+      await t.http
+        .get('/v1/me')
+        .set('Authorization', `Bearer ${signJwt({ alg: 'HS256' }, slightlyExpired, secret)}`)
+        .expect(200);
       await expect401(signJwt({ alg: 'HS256' }, { ...slightlyExpired, exp: now - 30 }, secret));
     });
   });
@@ -210,7 +287,11 @@ describe('auth (e2e)', () => {
   it('counts auth outcomes in /metrics', async () => {
     const res = await t.http.get('/metrics').expect(200);
     expect(res.text).toMatch(/codelab_auth_events_total\{action="login",outcome="failure"\} [1-9]/);
-    expect(res.text).toMatch(/codelab_auth_events_total\{action="refresh",outcome="reuse_detected"\} [1-9]/);
-    expect(res.text).toMatch(/codelab_auth_events_total\{action="access",outcome="failure"\} [1-9]/);
+    expect(res.text).toMatch(
+      /codelab_auth_events_total\{action="refresh",outcome="reuse_detected"\} [1-9]/,
+    );
+    expect(res.text).toMatch(
+      /codelab_auth_events_total\{action="access",outcome="failure"\} [1-9]/,
+    );
   });
 });

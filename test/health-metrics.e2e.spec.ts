@@ -31,7 +31,10 @@ describe('health, readiness and metrics (e2e)', () => {
       // Some traffic first, so the custom series exist.
       const user = await registerUser(t.http);
       await t.http.get('/v1/my/projects').set(user.auth).expect(200);
-      await t.http.get('/v1/my/projects/00000000-0000-4000-8000-000000000000').set(user.auth).expect(404);
+      await t.http
+        .get('/v1/my/projects/00000000-0000-4000-8000-000000000000')
+        .set(user.auth)
+        .expect(404);
 
       const res = await t.http.get('/metrics').expect(200);
       expect(res.headers['content-type']).toMatch(/^text\/plain/);
@@ -45,11 +48,17 @@ describe('health, readiness and metrics (e2e)', () => {
         expect(res.text).toContain(name);
       }
 
-      const promtool = spawnSync('promtool', ['check', 'metrics'], { input: res.text, encoding: 'utf8' });
+      const promtool = spawnSync('promtool', ['check', 'metrics'], {
+        input: res.text,
+        encoding: 'utf8',
+      });
       if (promtool.error) {
         throw new Error('promtool is required (Debian package "prometheus"; .ci/run installs it)');
       }
-      expect({ status: promtool.status, output: `${promtool.stdout}${promtool.stderr}`.trim() }).toEqual({
+      expect({
+        status: promtool.status,
+        output: `${promtool.stdout}${promtool.stderr}`.trim(),
+      }).toEqual({
         status: 0,
         output: '',
       });

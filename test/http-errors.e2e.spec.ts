@@ -1,4 +1,10 @@
-import { createTestApp, expectProblem, registerUser, type TestApp, type TestUser } from './support/test-app';
+import {
+  createTestApp,
+  expectProblem,
+  registerUser,
+  type TestApp,
+  type TestUser,
+} from './support/test-app';
 
 describe('HTTP edge: errors, limits, request ids (e2e)', () => {
   let t: TestApp;
@@ -41,9 +47,13 @@ describe('HTTP edge: errors, limits, request ids (e2e)', () => {
   });
 
   it('lists every invalid field', async () => {
-    const res = await t.http.post('/v1/auth/register').send({ email: 5, password: ['x'], extra: true });
+    const res = await t.http
+      .post('/v1/auth/register')
+      .send({ email: 5, password: ['x'], extra: true });
     const problem = expectProblem(res, 400, 'VALIDATION_FAILED');
-    const fields = (problem.errors as { field: string; messages: string[] }[]).map((e) => e.field).sort();
+    const fields = (problem.errors as { field: string; messages: string[] }[])
+      .map((e) => e.field)
+      .sort();
     expect(fields).toEqual(['email', 'extra', 'password']);
   });
 
@@ -67,7 +77,10 @@ describe('HTTP edge: errors, limits, request ids (e2e)', () => {
     const echoed = await t.http.get('/health').set('X-Request-Id', 'req-123.abc').expect(200);
     expect(echoed.headers['x-request-id']).toBe('req-123.abc');
 
-    const generated = await t.http.get('/health').set('X-Request-Id', 'bad id with spaces').expect(200);
+    const generated = await t.http
+      .get('/health')
+      .set('X-Request-Id', 'bad id with spaces')
+      .expect(200);
     expect(generated.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
 
     const problem = await t.http.get('/v1/my/projects').set('X-Request-Id', 'trace-42');
@@ -76,7 +89,10 @@ describe('HTTP edge: errors, limits, request ids (e2e)', () => {
   });
 
   it('labels HTTP metrics by route template, never by raw URL', async () => {
-    await t.http.get('/v1/my/projects/00000000-0000-4000-8000-000000000000').set(user.auth).expect(404);
+    await t.http
+      .get('/v1/my/projects/00000000-0000-4000-8000-000000000000')
+      .set(user.auth)
+      .expect(404);
     const res = await t.http.get('/metrics').expect(200);
     expect(res.text).toContain('route="/v1/my/projects/:projectId"');
     expect(res.text).not.toContain('00000000-0000-4000-8000-000000000000');

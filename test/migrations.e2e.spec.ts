@@ -3,18 +3,31 @@ import { migrateDatabase } from '@codelab/platform';
 import { createOrmConfig } from '../mikro-orm.config';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { dropTestDatabase } from './support/test-database';
-import { assertTestDatabaseName, databaseUrl, TEST_POSTGRES_URL, uniqueSuffix } from './support/test-env';
+import {
+  assertTestDatabaseName,
+  databaseUrl,
+  TEST_POSTGRES_URL,
+  uniqueSuffix,
+} from './support/test-env';
 
 describe('migrations', () => {
   const dbName = `codelab_test_migrations_${uniqueSuffix()}`;
-  const options = createOrmConfig({ databaseUrl: databaseUrl(dbName), dbPoolMax: 2, nodeEnv: 'test' });
+  const options = createOrmConfig({
+    databaseUrl: databaseUrl(dbName),
+    dbPoolMax: 2,
+    nodeEnv: 'test',
+  });
 
   afterAll(async () => {
     await dropTestDatabase(dbName);
   });
 
   it('create a missing database and apply once, even when started concurrently', async () => {
-    const outcomes = await Promise.all([migrateDatabase(options), migrateDatabase(options), migrateDatabase(options)]);
+    const outcomes = await Promise.all([
+      migrateDatabase(options),
+      migrateDatabase(options),
+      migrateDatabase(options),
+    ]);
     const applied = outcomes.flatMap((o) => o.applied);
     // Every migration applied exactly once across the three callers.
     expect(applied.length).toBeGreaterThan(0);

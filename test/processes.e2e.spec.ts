@@ -20,7 +20,8 @@ describe('app processes (e2e)', () => {
   const running: AppProcess[] = [];
 
   beforeAll(() => {
-    if (!existsSync(MAIN_JS)) throw new Error(`${MAIN_JS} is missing: run \`npm run build\` (npm test does)`);
+    if (!existsSync(MAIN_JS))
+      throw new Error(`${MAIN_JS} is missing: run \`npm run build\` (npm test does)`);
   });
   afterAll(async () => {
     for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGKILL');
@@ -41,16 +42,26 @@ describe('app processes (e2e)', () => {
     running.push(app);
     const base = `http://127.0.0.1:${port}`;
 
-    await waitFor('the API to answer /ready', async () => (await httpStatus(`${base}/ready`)) === 200);
+    await waitFor(
+      'the API to answer /ready',
+      async () => (await httpStatus(`${base}/ready`)) === 200,
+    );
     expect(await httpStatus(`${base}/health`)).toBe(200);
     expect(await httpStatus(`${base}/docs`)).toBe(200);
     expect(app.output()).toMatch(/generated a development secret/);
-    expect(readFileSync(join(cwd, '.codelab', 'jwt-secret'), 'utf8').trim().length).toBeGreaterThanOrEqual(32);
+    expect(
+      readFileSync(join(cwd, '.codelab', 'jwt-secret'), 'utf8').trim().length,
+    ).toBeGreaterThanOrEqual(32);
     // Structured JSON logs.
-    const line = app.output().split('\n').find((l) => l.includes('listening on'));
+    const line = app
+      .output()
+      .split('\n')
+      .find((l) => l.includes('listening on'));
     expect(JSON.parse(line ?? '{}')).toMatchObject({ level: 30, service: 'codelab' });
 
-    const admin = new Client({ connectionString: TEST_POSTGRES_URL.replace(/\/[^/]*$/, `/${dbName}`) });
+    const admin = new Client({
+      connectionString: TEST_POSTGRES_URL.replace(/\/[^/]*$/, `/${dbName}`),
+    });
     await admin.connect();
     const { rows } = await admin.query('select count(*)::int as n from mikro_orm_migrations');
     await admin.end();
@@ -64,21 +75,36 @@ describe('app processes (e2e)', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'codelab-proc-'));
     const port = await freePort();
     const app = startAppProcess(
-      { ...baseEnv(), PORT: String(port), JWT_SECRET: 'a'.repeat(40), SHUTDOWN_READINESS_DELAY_MS: '1500' },
+      {
+        ...baseEnv(),
+        PORT: String(port),
+        JWT_SECRET: 'a'.repeat(40),
+        SHUTDOWN_READINESS_DELAY_MS: '1500',
+      },
       cwd,
     );
     running.push(app);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor('the API to answer /ready', async () => (await httpStatus(`${base}/ready`)) === 200);
+    await waitFor(
+      'the API to answer /ready',
+      async () => (await httpStatus(`${base}/ready`)) === 200,
+    );
 
     app.child.kill('SIGTERM');
-    await waitFor('/ready to turn 503', async () => (await httpStatus(`${base}/ready`)) === 503, 1_000);
+    await waitFor(
+      '/ready to turn 503',
+      async () => (await httpStatus(`${base}/ready`)) === 503,
+      1_000,
+    );
     // Still live and serving while the load balancer drains it.
     expect(await httpStatus(`${base}/health`)).toBe(200);
     const registered = await httpStatus(`${base}/v1/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ email: `drain_${uniqueSuffix()}@example.com`, password: 'password123' }),
+      body: JSON.stringify({
+        email: `drain_${uniqueSuffix()}@example.com`,
+        password: 'password123',
+      }),
     });
     expect(registered).toBe(201);
 
@@ -96,7 +122,10 @@ describe('app processes (e2e)', () => {
     );
     running.push(app);
     const base = `http://127.0.0.1:${port}`;
-    await waitFor('the worker to answer /ready', async () => (await httpStatus(`${base}/ready`)) === 200);
+    await waitFor(
+      'the worker to answer /ready',
+      async () => (await httpStatus(`${base}/ready`)) === 200,
+    );
     expect(await httpStatus(`${base}/health`)).toBe(200);
     expect(await httpStatus(`${base}/metrics`)).toBe(200);
     expect(await httpStatus(`${base}/v1/my/projects`)).toBe(404);
@@ -108,7 +137,10 @@ describe('app processes (e2e)', () => {
 
   it('refuses to start with invalid configuration, one line per bad variable', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'codelab-proc-'));
-    const app = startAppProcess({ ...baseEnv(), PORT: 'abc', APP_ROLE: 'both', NODE_ENV: 'production' }, cwd);
+    const app = startAppProcess(
+      { ...baseEnv(), PORT: 'abc', APP_ROLE: 'both', NODE_ENV: 'production' },
+      cwd,
+    );
     running.push(app);
     expect(await withDeadline('exit on bad config', app.exited, 15_000)).toBe(1);
     const out = app.output();

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Response } from 'supertest';
-import { createTestApp, expectProblem, registerUser, type TestApp, type TestUser } from './support/test-app';
+import {
+  createTestApp,
+  expectProblem,
+  registerUser,
+  type TestApp,
+  type TestUser,
+} from './support/test-app';
 
 describe('projects (e2e)', () => {
   let t: TestApp;
@@ -17,7 +23,8 @@ describe('projects (e2e)', () => {
   });
 
   const create = async (user: TestUser, name: string, description?: string) =>
-    (await t.http.post('/v1/my/projects').set(user.auth).send({ name, description }).expect(201)).body;
+    (await t.http.post('/v1/my/projects').set(user.auth).send({ name, description }).expect(201))
+      .body;
 
   it('creates, reads, renames, describes and deletes a project', async () => {
     const created = await create(alice, '  Payments  ', 'First draft');
@@ -47,8 +54,16 @@ describe('projects (e2e)', () => {
     expect(cleared.body).toMatchObject({ name: 'Payments v2', description: null });
 
     await t.http.delete(`/v1/my/projects/${created.id}`).set(alice.auth).expect(204);
-    expectProblem(await t.http.get(`/v1/my/projects/${created.id}`).set(alice.auth), 404, 'NOT_FOUND');
-    expectProblem(await t.http.delete(`/v1/my/projects/${created.id}`).set(alice.auth), 404, 'NOT_FOUND');
+    expectProblem(
+      await t.http.get(`/v1/my/projects/${created.id}`).set(alice.auth),
+      404,
+      'NOT_FOUND',
+    );
+    expectProblem(
+      await t.http.delete(`/v1/my/projects/${created.id}`).set(alice.auth),
+      404,
+      'NOT_FOUND',
+    );
   });
 
   it('lists newest first with keyset pagination and no gaps or repeats', async () => {
@@ -93,7 +108,8 @@ describe('projects (e2e)', () => {
       const missing = randomUUID();
       const routes = [
         (id: string) => t.http.get(`/v1/my/projects/${id}`).set(bob.auth),
-        (id: string) => t.http.patch(`/v1/my/projects/${id}`).set(bob.auth).send({ name: 'mine now' }),
+        (id: string) =>
+          t.http.patch(`/v1/my/projects/${id}`).set(bob.auth).send({ name: 'mine now' }),
         (id: string) => t.http.delete(`/v1/my/projects/${id}`).set(bob.auth),
       ];
       for (const route of routes) {
@@ -108,7 +124,11 @@ describe('projects (e2e)', () => {
     });
 
     it("never appears in the other user's list", async () => {
-      const res = await t.http.get('/v1/my/projects').query({ limit: 100 }).set(bob.auth).expect(200);
+      const res = await t.http
+        .get('/v1/my/projects')
+        .query({ limit: 100 })
+        .set(bob.auth)
+        .expect(200);
       expect(res.body.items.map((p: { id: string }) => p.id)).not.toContain(project.id);
     });
 
@@ -120,17 +140,49 @@ describe('projects (e2e)', () => {
   });
 
   it('validates bodies and ids', async () => {
-    expectProblem(await t.http.post('/v1/my/projects').set(alice.auth).send({}), 400, 'VALIDATION_FAILED');
-    expectProblem(await t.http.post('/v1/my/projects').set(alice.auth).send({ name: '   ' }), 400, 'VALIDATION_FAILED');
-    expectProblem(await t.http.post('/v1/my/projects').set(alice.auth).send({ name: 'x'.repeat(201) }), 400);
-    expectProblem(await t.http.post('/v1/my/projects').set(alice.auth).send({ name: 42 }), 400, 'VALIDATION_FAILED');
+    expectProblem(
+      await t.http.post('/v1/my/projects').set(alice.auth).send({}),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await t.http.post('/v1/my/projects').set(alice.auth).send({ name: '   ' }),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await t.http
+        .post('/v1/my/projects')
+        .set(alice.auth)
+        .send({ name: 'x'.repeat(201) }),
+      400,
+    );
+    expectProblem(
+      await t.http.post('/v1/my/projects').set(alice.auth).send({ name: 42 }),
+      400,
+      'VALIDATION_FAILED',
+    );
     const p = await create(alice, 'Valid');
-    expectProblem(await t.http.patch(`/v1/my/projects/${p.id}`).set(alice.auth).send({ name: null }), 400);
-    const massAssign = await t.http.post('/v1/my/projects').set(alice.auth).send({ name: 'x', owner_id: bob.id });
+    expectProblem(
+      await t.http.patch(`/v1/my/projects/${p.id}`).set(alice.auth).send({ name: null }),
+      400,
+    );
+    const massAssign = await t.http
+      .post('/v1/my/projects')
+      .set(alice.auth)
+      .send({ name: 'x', owner_id: bob.id });
     const problem = expectProblem(massAssign, 400, 'VALIDATION_FAILED');
     expect(JSON.stringify(problem.errors)).toContain('owner_id');
-    expectProblem(await t.http.get('/v1/my/projects/not-a-uuid').set(alice.auth), 400, 'VALIDATION_FAILED');
-    expectProblem(await t.http.delete('/v1/my/projects/123').set(alice.auth), 400, 'VALIDATION_FAILED');
+    expectProblem(
+      await t.http.get('/v1/my/projects/not-a-uuid').set(alice.auth),
+      400,
+      'VALIDATION_FAILED',
+    );
+    expectProblem(
+      await t.http.delete('/v1/my/projects/123').set(alice.auth),
+      400,
+      'VALIDATION_FAILED',
+    );
   });
 
   it('requires authentication on every route', async () => {

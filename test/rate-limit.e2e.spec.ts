@@ -21,7 +21,9 @@ describe('rate limiting (e2e, Redis-backed)', () => {
 
   it('limits login per IP with a 429 problem and Retry-After, across replicas', async () => {
     const attempt = (app: TestApp) =>
-      app.http.post('/v1/auth/login').send({ email: 'someone@example.com', password: 'wrong password' });
+      app.http
+        .post('/v1/auth/login')
+        .send({ email: 'someone@example.com', password: 'wrong password' });
     for (let i = 0; i < 3; i++) expectProblem(await attempt(t), 401, 'INVALID_CREDENTIALS');
 
     const limited = await attempt(t);
@@ -60,7 +62,9 @@ describe('rate limiting (e2e, Redis-backed)', () => {
   async function registerUserDirect(app: TestApp) {
     const orm = app.app.get(MikroORM);
     const user = await RequestContext.create(orm.em, () =>
-      app.app.get(UsersService).register(`${Math.random().toString(36).slice(2)}@example.com`, 'password123'),
+      app.app
+        .get(UsersService)
+        .register(`${Math.random().toString(36).slice(2)}@example.com`, 'password123'),
     );
     const token = app.app.get(AccessTokenService).issue(user.id).token;
     return { id: user.id, auth: { Authorization: `Bearer ${token}` } };

@@ -2,8 +2,14 @@ import { createTestApp, type TestApp } from './support/test-app';
 
 interface OpenApiDocument {
   openapi: string;
-  paths: Record<string, Record<string, { security?: unknown[]; responses: Record<string, unknown> }>>;
-  components: { schemas: Record<string, { properties?: Record<string, { example?: unknown }> }>; securitySchemes: Record<string, unknown> };
+  paths: Record<
+    string,
+    Record<string, { security?: unknown[]; responses: Record<string, unknown> }>
+  >;
+  components: {
+    schemas: Record<string, { properties?: Record<string, { example?: unknown }> }>;
+    securitySchemes: Record<string, unknown>;
+  };
 }
 
 describe('OpenAPI document and Swagger UI (e2e)', () => {
@@ -54,13 +60,19 @@ describe('OpenAPI document and Swagger UI (e2e)', () => {
 
   it('documents DTOs in snake_case with examples, and problem+json errors', () => {
     const session = doc.components.schemas.AuthSessionDto.properties ?? {};
-    expect(Object.keys(session)).toEqual(expect.arrayContaining(['access_token', 'refresh_token', 'expires_in', 'user']));
+    expect(Object.keys(session)).toEqual(
+      expect.arrayContaining(['access_token', 'refresh_token', 'expires_in', 'user']),
+    );
     expect(session.access_token.example).toBeDefined();
     const project = doc.components.schemas.ProjectDto.properties ?? {};
-    expect(Object.keys(project)).toEqual(expect.arrayContaining(['id', 'name', 'created_at', 'updated_at']));
+    expect(Object.keys(project)).toEqual(
+      expect.arrayContaining(['id', 'name', 'created_at', 'updated_at']),
+    );
     expect(doc.components.schemas.ProblemDto.properties).toHaveProperty('code');
     expect(doc.paths['/v1/my/projects/{projectId}'].get.responses['404']).toMatchObject({
-      content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDto' } } },
+      content: {
+        'application/problem+json': { schema: { $ref: '#/components/schemas/ProblemDto' } },
+      },
     });
   });
 });

@@ -31,12 +31,18 @@ export function startAppProcess(env: Record<string, string>, cwd: string): AppPr
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
   return { child, output: () => out, exited };
 }
 
 /** Polls until `check` returns true or the deadline passes (then throws with `what`). */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 30_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check().catch(() => false)) return;
@@ -45,7 +51,11 @@ export async function waitFor(what: string, check: () => Promise<boolean>, timeo
   }
 }
 
-export async function withDeadline<T>(what: string, promise: Promise<T>, timeoutMs: number): Promise<T> {
+export async function withDeadline<T>(
+  what: string,
+  promise: Promise<T>,
+  timeoutMs: number,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`Timed out waiting for ${what}`)), timeoutMs);

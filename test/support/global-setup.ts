@@ -9,16 +9,27 @@ export default async function globalSetup(): Promise<void> {
     await pg.connect();
     await pg.query('select 1');
   } catch (error) {
-    throw new Error(`PostgreSQL is not reachable at ${TEST_POSTGRES_URL}: ${(error as Error).message}`);
+    throw new Error(
+      `PostgreSQL is not reachable at ${TEST_POSTGRES_URL}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   } finally {
     await pg.end().catch(() => undefined);
   }
-  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const redis = new Redis(TEST_REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   try {
     await redis.connect();
     await redis.ping();
   } catch (error) {
-    throw new Error(`Redis is not reachable at ${TEST_REDIS_URL}: ${(error as Error).message}`);
+    throw new Error(`Redis is not reachable at ${TEST_REDIS_URL}: ${(error as Error).message}`, {
+      cause: error,
+    });
   } finally {
     redis.disconnect();
   }

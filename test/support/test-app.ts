@@ -31,7 +31,9 @@ export interface TestAppOptions {
  */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const shared = options.shareWith?.config;
-  const dbName = shared ? new URL(shared.databaseUrl).pathname.slice(1) : `codelab_test_${uniqueSuffix()}`;
+  const dbName = shared
+    ? new URL(shared.databaseUrl).pathname.slice(1)
+    : `codelab_test_${uniqueSuffix()}`;
   const config = loadConfig({
     NODE_ENV: 'test',
     APP_ROLE: 'api',
@@ -105,7 +107,11 @@ export async function registerUser(http: Http, email?: string): Promise<TestUser
 }
 
 /** Asserts the RFC 9457 shape every error of the API has, and returns the body. */
-export function expectProblem(res: request.Response, status: number, code?: string): Record<string, unknown> {
+export function expectProblem(
+  res: request.Response,
+  status: number,
+  code?: string,
+): Record<string, unknown> {
   expect(res.status).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
   expect(res.body).toEqual(

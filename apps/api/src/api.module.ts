@@ -1,6 +1,11 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
-import { type AppConfig, PlatformModule, RateLimitModule, UserThrottlerGuard } from '@codelab/platform';
+import {
+  type AppConfig,
+  PlatformModule,
+  RateLimitModule,
+  UserThrottlerGuard,
+} from '@codelab/platform';
 import { AuthModule, JwtAuthGuard } from '@codelab/auth';
 import { ProjectsHttpModule } from '@codelab/projects';
 import { createOrmConfig } from '../../../mikro-orm.config';

@@ -37,7 +37,10 @@ async function main(): Promise<void> {
   if (config.dbMigrateOnStart) {
     const { applied } = await migrateDatabase(createOrmConfig(config));
     process.stderr.write(
-      JSON.stringify({ level: 'info', msg: `Migrations applied: ${applied.length ? applied.join(', ') : 'none pending'}` }) + '\n',
+      JSON.stringify({
+        level: 'info',
+        msg: `Migrations applied: ${applied.length ? applied.join(', ') : 'none pending'}`,
+      }) + '\n',
     );
   }
   const worker = config.role === 'worker';
@@ -46,10 +49,15 @@ async function main(): Promise<void> {
   installGracefulShutdown(app, config, logger);
   const port = worker ? config.workerPort : config.port;
   await app.listen(port);
-  logger.log(`CodeLab ${config.role} listening on :${port}${worker ? '' : ' (Swagger UI at /docs)'}`, 'Bootstrap');
+  logger.log(
+    `CodeLab ${config.role} listening on :${port}${worker ? '' : ' (Swagger UI at /docs)'}`,
+    'Bootstrap',
+  );
 }
 
 void main().catch((error: unknown) => {
-  process.stderr.write(`Fatal start-up error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `Fatal start-up error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -12,6 +12,10 @@ export async function createWorkerApp(config: AppConfig): Promise<NestExpressApp
     bodyParser: false,
     bufferLogs: true,
   });
-  configureHttpApp(app, config, { title: 'CodeLab worker', description: 'Worker probes', docs: false });
+  configureHttpApp(app, config, {
+    title: 'CodeLab worker',
+    description: 'Worker probes',
+    docs: false,
+  });
   return app;
 }

@@ -17,7 +17,14 @@ import { RefreshTokenService } from './refresh-tokens/refresh-token.service';
 @Module({
   imports: [UsersModule, PassportModule, JwtModule.register({})],
   controllers: [AuthController, MeController],
-  providers: [AuthService, AccessTokenService, RefreshTokenService, JwtStrategy, JwtAuthGuard, ...authMetricProviders],
+  providers: [
+    AuthService,
+    AccessTokenService,
+    RefreshTokenService,
+    JwtStrategy,
+    JwtAuthGuard,
+    ...authMetricProviders,
+  ],
   exports: [JwtAuthGuard, AccessTokenService, ...authMetricProviders],
 })
 export class AuthModule {}

@@ -5,7 +5,10 @@ import { type User, UsersService } from '@codelab/users';
 import { AUTH_EVENTS, type AuthAction, type AuthOutcome } from './auth.metrics';
 import { InvalidCredentialsError, RefreshTokenReusedError } from './auth.errors';
 import { AccessTokenService } from './jwt/access-token.service';
-import { RefreshTokenService, type IssuedRefreshToken } from './refresh-tokens/refresh-token.service';
+import {
+  RefreshTokenService,
+  type IssuedRefreshToken,
+} from './refresh-tokens/refresh-token.service';
 import { type AuthSessionDto, type AuthTokensDto, type UserDto } from './dto/auth.dto';
 
 export function toUserDto(user: User): UserDto {
@@ -61,10 +64,10 @@ export class AuthService {
       this.events.inc({ action, outcome: 'success' satisfies AuthOutcome });
       return result;
     } catch (error) {
-      const outcome: AuthOutcome = error instanceof RefreshTokenReusedError ? 'reuse_detected' : 'failure';
+      const outcome: AuthOutcome =
+        error instanceof RefreshTokenReusedError ? 'reuse_detected' : 'failure';
       this.events.inc({ action, outcome });
       throw error;
     }
   }
 }
-

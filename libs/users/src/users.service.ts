@@ -13,7 +13,12 @@ export class EmailTakenError extends DomainError {
 }
 
 // OWASP's argon2id baseline (19 MiB, 2 passes): strong enough, and a login stays well under 100 ms.
-const HASH_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
+const HASH_OPTIONS = {
+  type: argon2.argon2id,
+  memoryCost: 19_456,
+  timeCost: 2,
+  parallelism: 1,
+} as const;
 
 export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();

@@ -27,7 +27,10 @@ export class LoginDto {
 }
 
 export class RefreshTokenDto {
-  @ApiProperty({ example: 'hY3c0x8mQxk2oV3fWq2t0J3bM1Q2s7dK9aPz4L6nR8E', description: 'Opaque refresh token' })
+  @ApiProperty({
+    example: 'hY3c0x8mQxk2oV3fWq2t0J3bM1Q2s7dK9aPz4L6nR8E',
+    description: 'Opaque refresh token',
+  })
   @IsString()
   @MinLength(1)
   @MaxLength(256)
@@ -46,7 +49,10 @@ export class UserDto {
 }
 
 export class AuthTokensDto {
-  @ApiProperty({ example: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...', description: 'JWT access token' })
+  @ApiProperty({
+    example: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...',
+    description: 'JWT access token',
+  })
   access_token!: string;
 
   @ApiProperty({ example: 'Bearer' })
@@ -55,7 +61,10 @@ export class AuthTokensDto {
   @ApiProperty({ example: 900, description: 'Access token lifetime in seconds' })
   expires_in!: number;
 
-  @ApiProperty({ example: 'hY3c0x8mQxk2oV3fWq2t0J3bM1Q2s7dK9aPz4L6nR8E', description: 'Opaque, single-use refresh token' })
+  @ApiProperty({
+    example: 'hY3c0x8mQxk2oV3fWq2t0J3bM1Q2s7dK9aPz4L6nR8E',
+    description: 'Opaque, single-use refresh token',
+  })
   refresh_token!: string;
 
   @ApiProperty({ example: '2026-12-21T12:00:00.000Z', format: 'date-time' })

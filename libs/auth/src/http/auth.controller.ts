@@ -1,9 +1,27 @@
 import { Body, Controller, Get, HttpCode, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { ApiProblemResponses, AuthRateLimit, Public, ResourceNotFoundError } from '@codelab/platform';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import {
+  ApiProblemResponses,
+  AuthRateLimit,
+  Public,
+  ResourceNotFoundError,
+} from '@codelab/platform';
 import { UsersService } from '@codelab/users';
 import { AuthService, toUserDto } from '../auth.service';
-import { AuthSessionDto, AuthTokensDto, LoginDto, RefreshTokenDto, RegisterDto, UserDto } from '../dto/auth.dto';
+import {
+  AuthSessionDto,
+  AuthTokensDto,
+  LoginDto,
+  RefreshTokenDto,
+  RegisterDto,
+  UserDto,
+} from '../dto/auth.dto';
 import { type AuthUser, CurrentUser } from '../jwt/auth-user';
 
 @ApiTags('auth')
@@ -14,7 +32,10 @@ export class AuthController {
   @Public()
   @AuthRateLimit()
   @Post('register')
-  @ApiCreatedResponse({ type: AuthSessionDto, description: 'Account created; the caller is logged in' })
+  @ApiCreatedResponse({
+    type: AuthSessionDto,
+    description: 'Account created; the caller is logged in',
+  })
   @ApiProblemResponses(400, 409, 413, 429)
   register(@Body() body: RegisterDto): Promise<AuthSessionDto> {
     return this.auth.register(body.email, body.password);
@@ -34,7 +55,10 @@ export class AuthController {
   @AuthRateLimit()
   @Post('refresh')
   @HttpCode(200)
-  @ApiOkResponse({ type: AuthTokensDto, description: 'A new access token and the rotated refresh token' })
+  @ApiOkResponse({
+    type: AuthTokensDto,
+    description: 'A new access token and the rotated refresh token',
+  })
   @ApiProblemResponses(400, 401, 429)
   refresh(@Body() body: RefreshTokenDto): Promise<AuthTokensDto> {
     return this.auth.refresh(body.refresh_token);
@@ -43,7 +67,9 @@ export class AuthController {
   @Public()
   @Post('logout')
   @HttpCode(204)
-  @ApiNoContentResponse({ description: 'The refresh token and every token of its family are revoked' })
+  @ApiNoContentResponse({
+    description: 'The refresh token and every token of its family are revoked',
+  })
   @ApiProblemResponses(400)
   async logout(@Body() body: RefreshTokenDto): Promise<void> {
     await this.auth.logout(body.refresh_token);

@@ -75,7 +75,11 @@ export class RefreshTokenService {
   }
 
   private async revokeFamily(familyId: string, reason: string): Promise<void> {
-    await this.em.nativeUpdate(RefreshToken, { familyId, revokedAt: null }, { revokedAt: new Date(), revokedReason: reason });
+    await this.em.nativeUpdate(
+      RefreshToken,
+      { familyId, revokedAt: null },
+      { revokedAt: new Date(), revokedReason: reason },
+    );
   }
 
   private build(userId: string, familyId: string): { entity: RefreshToken; token: string } {

@@ -25,7 +25,10 @@ describe('loadConfig', () => {
   it('lists one line per bad variable', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'abc', APP_ROLE: 'both', DATABASE_URL: 'mysql://x', DB_MIGRATE_ON_START: 'maybe' }, { cwd });
+      loadConfig(
+        { PORT: 'abc', APP_ROLE: 'both', DATABASE_URL: 'mysql://x', DB_MIGRATE_ON_START: 'maybe' },
+        { cwd },
+      );
     } catch (e) {
       error = e;
     }

@@ -118,7 +118,9 @@ class EnvReader {
     try {
       const parsed = new URL(value);
       if (!protocols.includes(parsed.protocol)) {
-        this.problems.push(`${name}: protocol must be ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+        this.problems.push(
+          `${name}: protocol must be ${protocols.join(' or ')}, got "${parsed.protocol}"`,
+        );
       }
     } catch {
       this.problems.push(`${name}: not a valid URL`);

@@ -25,7 +25,9 @@ export async function migrateDatabase(options: Options): Promise<MigrationOutcom
       const applied = await orm.migrator.up();
       return { applied: applied.map((m) => m.name) };
     } finally {
-      await lock.query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+      await lock
+        .query('select pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY])
+        .catch(() => undefined);
       await lock.end();
     }
   } finally {

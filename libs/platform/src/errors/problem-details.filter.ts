@@ -13,7 +13,11 @@ export class ProblemDetailsFilter implements ExceptionFilter {
     const http = host.switchToHttp();
     const req = http.getRequest<Request & { id?: string }>();
     const res = http.getResponse<Response>();
-    const problem = toProblemResponse(error, req.originalUrl?.split('?')[0] ?? req.url, String(req.id ?? ''));
+    const problem = toProblemResponse(
+      error,
+      req.originalUrl?.split('?')[0] ?? req.url,
+      String(req.id ?? ''),
+    );
     if (problem.unexpected) {
       this.logger.error({ err: error, request_id: req.id }, 'Unhandled error');
     }

@@ -29,20 +29,34 @@ export interface ProblemResponse {
 }
 
 /** Maps any thrown value to a problem+json response. The single place that decides statuses. */
-export function toProblemResponse(error: unknown, instance: string, requestId: string): ProblemResponse {
+export function toProblemResponse(
+  error: unknown,
+  instance: string,
+  requestId: string,
+): ProblemResponse {
   const base = { instance, requestId };
   if (error instanceof DomainError) {
     const status = STATUS_BY_KIND[error.kind];
     return {
       status,
-      body: buildProblem({ ...base, status, code: error.code, detail: error.message, extra: error.details }),
+      body: buildProblem({
+        ...base,
+        status,
+        code: error.code,
+        detail: error.message,
+        extra: error.details,
+      }),
       unexpected: false,
     };
   }
   if (error instanceof ThrottlerException) {
     return {
       status: 429,
-      body: buildProblem({ ...base, status: 429, detail: 'Too many requests; retry after the Retry-After delay' }),
+      body: buildProblem({
+        ...base,
+        status: 429,
+        detail: 'Too many requests; retry after the Retry-After delay',
+      }),
       unexpected: false,
     };
   }
@@ -53,9 +67,13 @@ export function toProblemResponse(error: unknown, instance: string, requestId: s
       typeof response === 'string'
         ? response
         : Array.isArray((response as { message?: unknown }).message)
-          ? ((response as { message: string[] }).message).join('; ')
+          ? (response as { message: string[] }).message.join('; ')
           : String((response as { message?: unknown }).message ?? error.message);
-    return { status, body: buildProblem({ ...base, status, detail: message }), unexpected: status >= 500 };
+    return {
+      status,
+      body: buildProblem({ ...base, status, detail: message }),
+      unexpected: status >= 500,
+    };
   }
   const parserError = error as BodyParserError | null;
   if (parserError && typeof parserError === 'object' && typeof parserError.type === 'string') {
@@ -64,13 +82,22 @@ export function toProblemResponse(error: unknown, instance: string, requestId: s
       case 'entity.parse.failed':
         return {
           status: 400,
-          body: buildProblem({ ...base, status: 400, code: 'MALFORMED_JSON', detail: 'Request body is not valid JSON' }),
+          body: buildProblem({
+            ...base,
+            status: 400,
+            code: 'MALFORMED_JSON',
+            detail: 'Request body is not valid JSON',
+          }),
           unexpected: false,
         };
       case 'entity.too.large':
         return {
           status: 413,
-          body: buildProblem({ ...base, status: 413, detail: 'Request body exceeds the size limit' }),
+          body: buildProblem({
+            ...base,
+            status: 413,
+            detail: 'Request body exceeds the size limit',
+          }),
           unexpected: false,
         };
       case 'encoding.unsupported':
@@ -82,13 +109,21 @@ export function toProblemResponse(error: unknown, instance: string, requestId: s
         };
       default:
         if (status >= 400 && status < 500) {
-          return { status, body: buildProblem({ ...base, status, detail: 'Malformed request body' }), unexpected: false };
+          return {
+            status,
+            body: buildProblem({ ...base, status, detail: 'Malformed request body' }),
+            unexpected: false,
+          };
         }
     }
   }
   return {
     status: 500,
-    body: buildProblem({ ...base, status: 500, detail: 'An unexpected error occurred; quote the request id when reporting it' }),
+    body: buildProblem({
+      ...base,
+      status: 500,
+      detail: 'An unexpected error occurred; quote the request id when reporting it',
+    }),
     unexpected: true,
   };
 }

@@ -1,6 +1,6 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
-import { PROBLEM_CONTENT_TYPE, ProblemDto } from '../errors/problem-details';
+import { PROBLEM_CONTENT_TYPE } from '../errors/problem-details';
 
 const DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid input (validation errors list the fields), malformed JSON or a bad id',
@@ -19,7 +19,9 @@ export function ApiProblemResponses(...statuses: number[]) {
       ApiResponse({
         status,
         description: DESCRIPTIONS[status] ?? 'Error',
-        content: { [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDto' } } },
+        content: {
+          [PROBLEM_CONTENT_TYPE]: { schema: { $ref: '#/components/schemas/ProblemDto' } },
+        },
       }),
     ),
   );

@@ -25,7 +25,11 @@ export interface HttpAppOptions {
  * limit, problem+json for parser errors, validation, and the OpenAPI document. Create the app with
  * `{ bodyParser: false, bufferLogs: true }` so this function owns parsing and logging.
  */
-export function configureHttpApp(app: NestExpressApplication, config: AppConfig, options: HttpAppOptions): void {
+export function configureHttpApp(
+  app: NestExpressApplication,
+  config: AppConfig,
+  options: HttpAppOptions,
+): void {
   app.useLogger(app.get(Logger));
   app.flushLogs();
   const express = app.getHttpAdapter().getInstance();
@@ -34,7 +38,10 @@ export function configureHttpApp(app: NestExpressApplication, config: AppConfig,
 
   app.use(requestIdMiddleware);
   app.use(httpMetricsMiddleware(app.get<Histogram<string>>(getToken(HTTP_REQUEST_DURATION))));
-  app.useBodyParser('json', { limit: config.http.bodyLimitBytes, type: ['application/json', 'application/*+json'] });
+  app.useBodyParser('json', {
+    limit: config.http.bodyLimitBytes,
+    type: ['application/json', 'application/*+json'],
+  });
   // Body-parser errors happen before Nest's router, so its exception filters never see them.
   app.use((error: unknown, req: RequestWithId, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
@@ -66,7 +73,10 @@ function setUpSwagger(app: INestApplication, options: HttpAppOptions): void {
       .build(),
     { extraModels: [ProblemDto] },
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'docs-json',
+    yamlDocumentUrl: 'docs-yaml',
+  });
 }
 
 export type { Request };

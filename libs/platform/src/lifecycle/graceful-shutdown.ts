@@ -8,7 +8,11 @@ import { LifecycleState } from './lifecycle-state';
  * finish, shutdown hooks close connections. If that takes longer than SHUTDOWN_GRACE_MS the
  * process exits anyway.
  */
-export function installGracefulShutdown(app: INestApplication, config: AppConfig, logger: LoggerService): void {
+export function installGracefulShutdown(
+  app: INestApplication,
+  config: AppConfig,
+  logger: LoggerService,
+): void {
   let started = false;
   const shutdown = async (signal: NodeJS.Signals) => {
     if (started) return;
@@ -16,7 +20,11 @@ export function installGracefulShutdown(app: INestApplication, config: AppConfig
     logger.log(`Received ${signal}; draining`, 'Shutdown');
     app.get(LifecycleState).beginShutdown();
     const force = setTimeout(() => {
-      logger.error(`Shutdown exceeded ${config.shutdown.graceMs} ms; exiting`, undefined, 'Shutdown');
+      logger.error(
+        `Shutdown exceeded ${config.shutdown.graceMs} ms; exiting`,
+        undefined,
+        'Shutdown',
+      );
       process.exit(1);
     }, config.shutdown.graceMs);
     force.unref();
@@ -28,7 +36,11 @@ export function installGracefulShutdown(app: INestApplication, config: AppConfig
       logger.log('Shutdown complete', 'Shutdown');
       process.exit(0);
     } catch (error) {
-      logger.error(`Shutdown failed: ${(error as Error).message}`, (error as Error).stack, 'Shutdown');
+      logger.error(
+        `Shutdown failed: ${(error as Error).message}`,
+        (error as Error).stack,
+        'Shutdown',
+      );
       process.exit(1);
     }
   };

@@ -30,7 +30,9 @@ import { type RequestWithId } from '../http/request-id.middleware';
               url: req.url.split('?')[0],
             }),
           },
-          autoLogging: { ignore: (req) => ['/health', '/ready', '/metrics'].includes(req.url ?? '') },
+          autoLogging: {
+            ignore: (req) => ['/health', '/ready', '/metrics'].includes(req.url ?? ''),
+          },
         },
       }),
     }),

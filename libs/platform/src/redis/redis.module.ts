@@ -1,4 +1,12 @@
-import { Global, Inject, Injectable, Logger, Module, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import {
+  Global,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  OnApplicationShutdown,
+  OnModuleInit,
+} from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -39,7 +47,9 @@ class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
     // Redis being down must not stop the process from starting: readiness reports it, and
     // ioredis keeps reconnecting in the background.
     await this.redis.connect().catch((error: Error) => {
-      this.logger.warn(`Redis unavailable at start-up (${error.message}); retrying in the background`);
+      this.logger.warn(
+        `Redis unavailable at start-up (${error.message}); retrying in the background`,
+      );
     });
   }
 

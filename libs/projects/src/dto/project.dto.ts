@@ -13,7 +13,11 @@ export class CreateProjectDto {
   @MaxLength(200)
   name!: string;
 
-  @ApiPropertyOptional({ example: 'Refactoring the payments backend', maxLength: 2000, nullable: true })
+  @ApiPropertyOptional({
+    example: 'Refactoring the payments backend',
+    maxLength: 2000,
+    nullable: true,
+  })
   @IsOptional()
   @IsString()
   @MaxLength(2000)
@@ -30,7 +34,12 @@ export class UpdateProjectDto {
   @MaxLength(200)
   name?: string;
 
-  @ApiPropertyOptional({ example: null, maxLength: 2000, nullable: true, description: 'null clears it' })
+  @ApiPropertyOptional({
+    example: null,
+    maxLength: 2000,
+    nullable: true,
+    description: 'null clears it',
+  })
   @ValidateIf((_, value) => value !== null && value !== undefined)
   @IsString()
   @MaxLength(2000)
@@ -68,7 +77,10 @@ export class ProjectPageDto {
   @ApiProperty({ type: [ProjectDto] })
   items!: ProjectDto[];
 
-  @ApiProperty({ example: 'MjAyNi0xMS0yMVQxMjowMDowMC4wMDBafDliMmQ5YTZl...', nullable: true, type: String })
+  @ApiProperty({
+    example: 'MjAyNi0xMS0yMVQxMjowMDowMC4wMDBafDliMmQ5YTZl...',
+    nullable: true,
+    type: String,
+  })
   next_cursor!: string | null;
 }
-

@@ -5,7 +5,11 @@ import { User } from '@codelab/users';
 
 @Entity({ tableName: 'projects' })
 // Serves the owner's newest-first keyset list without a sort.
-@Index({ name: 'projects_owner_created_idx', expression: 'create index "projects_owner_created_idx" on "projects" ("owner_id", "created_at" desc, "id" desc)' })
+@Index({
+  name: 'projects_owner_created_idx',
+  expression:
+    'create index "projects_owner_created_idx" on "projects" ("owner_id", "created_at" desc, "id" desc)',
+})
 export class Project {
   @PrimaryKey({ type: 'uuid' })
   id: string = randomUUID();

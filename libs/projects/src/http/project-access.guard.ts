@@ -1,4 +1,9 @@
-import { type CanActivate, createParamDecorator, type ExecutionContext, Injectable } from '@nestjs/common';
+import {
+  type CanActivate,
+  createParamDecorator,
+  type ExecutionContext,
+  Injectable,
+} from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { invalidUuidError, UUID_PATTERN } from '@codelab/platform';
 import { type Project } from '../entities/project.entity';

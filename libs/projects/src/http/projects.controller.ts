@@ -1,6 +1,22 @@
-import { Body, Controller, Delete, Get, HttpCode, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Patch,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { ApiProblemResponses, PageQueryDto, UuidParam } from '@codelab/platform';
 import { type AuthUser, CurrentUser } from '@codelab/auth';
 import { CreateProjectCommand } from '../commands/create-project/create-project.command';
@@ -22,10 +38,15 @@ export class ProjectsController {
   ) {}
 
   @Get()
-  @ApiOkResponse({ type: ProjectPageDto, description: 'Newest first; follow `next_cursor` for the next page' })
+  @ApiOkResponse({
+    type: ProjectPageDto,
+    description: 'Newest first; follow `next_cursor` for the next page',
+  })
   @ApiProblemResponses(400)
   async list(@CurrentUser() user: AuthUser, @Query() page: PageQueryDto): Promise<ProjectPageDto> {
-    const result = await this.queries.execute(new ListProjectsQuery(user.id, page.limit, page.cursor));
+    const result = await this.queries.execute(
+      new ListProjectsQuery(user.id, page.limit, page.cursor),
+    );
     return { items: result.items.map(ProjectDto.from), next_cursor: result.nextCursor };
   }
 
@@ -56,7 +77,10 @@ export class ProjectsController {
     @Body() body: UpdateProjectDto,
   ): Promise<ProjectDto> {
     const project = await this.commands.execute(
-      new UpdateProjectCommand(projectId, user.id, { name: body.name, description: body.description }),
+      new UpdateProjectCommand(projectId, user.id, {
+        name: body.name,
+        description: body.description,
+      }),
     );
     return ProjectDto.from(project);
   }
@@ -65,7 +89,10 @@ export class ProjectsController {
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Deleted with everything it owns' })
   @ApiProblemResponses(400, 404)
-  async remove(@CurrentUser() user: AuthUser, @UuidParam('projectId') projectId: string): Promise<void> {
+  async remove(
+    @CurrentUser() user: AuthUser,
+    @UuidParam('projectId') projectId: string,
+  ): Promise<void> {
     await this.commands.execute(new DeleteProjectCommand(projectId, user.id));
   }
 }

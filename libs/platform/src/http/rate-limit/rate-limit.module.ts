@@ -30,7 +30,9 @@ import { RedisThrottlerStorage } from './redis-throttler.storage';
               skipIf: (context) => !Reflect.getMetadata(AUTH_RATE_LIMIT_KEY, context.getHandler()),
             },
           ],
-          storage: new RedisThrottlerStorage(redis, config.redisKeyPrefix, () => storageErrors.inc()),
+          storage: new RedisThrottlerStorage(redis, config.redisKeyPrefix, () =>
+            storageErrors.inc(),
+          ),
         };
       },
     }),

@@ -21,7 +21,8 @@ describe('RedisThrottlerStorage (real Redis)', () => {
   it('counts hits in a window and blocks past the limit', async () => {
     const storage = new RedisThrottlerStorage(redis, prefix);
     const hits = [];
-    for (let i = 0; i < 3; i++) hits.push(await storage.increment('k1', 60_000, 3, 30_000, 'default'));
+    for (let i = 0; i < 3; i++)
+      hits.push(await storage.increment('k1', 60_000, 3, 30_000, 'default'));
     expect(hits.map((h) => [h.totalHits, h.isBlocked])).toEqual([
       [1, false],
       [2, false],
@@ -64,7 +65,10 @@ describe('RedisThrottlerStorage (real Redis)', () => {
 
   it('lets requests through and reports it when Redis is unreachable', async () => {
     // Port 1 on loopback: nothing listens, connections are refused at once.
-    const down = new Redis('redis://127.0.0.1:1', { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const down = new Redis('redis://127.0.0.1:1', {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     down.on('error', () => undefined);
     let errors = 0;
     const storage = new RedisThrottlerStorage(down, prefix, () => errors++);

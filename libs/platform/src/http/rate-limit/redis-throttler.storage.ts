@@ -44,7 +44,8 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     const hitsKey = `${this.prefix}throttle:${throttlerName}:${key}`;
     try {
       // While disconnected, don't make every request wait for ioredis' reconnect attempt.
-      if (this.redis.status !== 'ready') throw new Error(`Redis connection is ${this.redis.status}`);
+      if (this.redis.status !== 'ready')
+        throw new Error(`Redis connection is ${this.redis.status}`);
       const [totalHits, windowMs, blocked, blockMs] = (await this.redis.eval(
         INCREMENT_SCRIPT,
         2,
@@ -62,8 +63,15 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
       };
     } catch (error) {
       this.onStorageError();
-      this.logger.warn(`Rate limiter storage unavailable, request allowed: ${(error as Error).message}`);
-      return { totalHits: 0, timeToExpire: Math.ceil(ttl / 1000), isBlocked: false, timeToBlockExpire: 0 };
+      this.logger.warn(
+        `Rate limiter storage unavailable, request allowed: ${(error as Error).message}`,
+      );
+      return {
+        totalHits: 0,
+        timeToExpire: Math.ceil(ttl / 1000),
+        isBlocked: false,
+        timeToBlockExpire: 0,
+      };
     }
   }
 }

@@ -15,7 +15,7 @@ export class UserThrottlerGuard extends ThrottlerGuard {
   @InjectMetric(RATE_LIMIT_REJECTIONS)
   private readonly rejections!: Counter<string>;
 
-  protected override async getTracker(req: Record<string, any>): Promise<string> {
+  protected override async getTracker(req: Record<string, unknown>): Promise<string> {
     const userId = (req.user as { id?: string } | undefined)?.id;
     return userId ? `user:${userId}` : `ip:${req.ip as string}`;
   }
@@ -32,7 +32,10 @@ export class UserThrottlerGuard extends ThrottlerGuard {
     this.rejections.inc();
     // The library names the header after non-default throttlers (Retry-After-auth); clients and
     // proxies only understand the standard one.
-    context.switchToHttp().getResponse<Response>().setHeader('Retry-After', String(detail.timeToBlockExpire));
+    context
+      .switchToHttp()
+      .getResponse<Response>()
+      .setHeader('Retry-After', String(detail.timeToBlockExpire));
     return super.throwThrottlingException(context, detail);
   }
 }

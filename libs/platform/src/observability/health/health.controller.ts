@@ -46,13 +46,18 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   @ApiOkResponse({ description: 'Ready to take traffic' })
-  @ApiServiceUnavailableResponse({ description: 'A dependency is down or the process is draining', type: ProblemDto })
+  @ApiServiceUnavailableResponse({
+    description: 'A dependency is down or the process is draining',
+    type: ProblemDto,
+  })
   async readiness(): Promise<HealthCheckResult> {
     try {
       return await this.health.check([
         () => {
           const check = this.indicators.check('lifecycle');
-          return this.lifecycle.shuttingDown ? check.down({ message: 'shutting down' }) : check.up();
+          return this.lifecycle.shuttingDown
+            ? check.down({ message: 'shutting down' })
+            : check.up();
         },
         () =>
           this.indicators

@@ -54,7 +54,11 @@ export class MetricsModule implements OnModuleInit {
     collectDefaultMetrics({ register });
     // Gauges named *_total break Prometheus naming rules (promtool flags them); their per-type
     // siblings nodejs_active_handles / _requests / _resources carry the same information.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+    for (const name of [
+      'nodejs_active_handles_total',
+      'nodejs_active_requests_total',
+      'nodejs_active_resources_total',
+    ]) {
       register.removeSingleMetric(name);
     }
   }
