@@ -5,10 +5,12 @@ import { type AppConfig } from '@codelab/platform';
 import { User } from '@codelab/users';
 import { RefreshToken } from '@codelab/auth';
 import { Project } from '@codelab/projects';
+import { Agent } from '@codelab/agents';
+import { AgentMemory } from '@codelab/memory';
 import { MIGRATIONS } from './migrations';
 
 /** Every entity of every feature; the one list both the app and the migrator use. */
-export const ENTITIES = [User, RefreshToken, Project];
+export const ENTITIES = [User, RefreshToken, Project, Agent, AgentMemory];
 
 /** MikroORM options for a validated AppConfig (the app, tests and migration scripts share it). */
 export function createOrmConfig(

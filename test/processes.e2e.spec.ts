@@ -59,8 +59,14 @@ describe('app processes (e2e)', () => {
       .find((l) => l.includes('listening on'));
     expect(JSON.parse(line ?? '{}')).toMatchObject({ level: 30, service: 'codelab' });
     // The caller's request id is on the request's log line.
-    expect(await httpStatus(`${base}/v1/me`, { headers: { 'x-request-id': 'proc-trace-1' } })).toBe(401);
-    await waitFor('the request log line', async () => app.output().includes('"request_id":"proc-trace-1"'), 5_000);
+    expect(await httpStatus(`${base}/v1/me`, { headers: { 'x-request-id': 'proc-trace-1' } })).toBe(
+      401,
+    );
+    await waitFor(
+      'the request log line',
+      async () => app.output().includes('"request_id":"proc-trace-1"'),
+      5_000,
+    );
 
     const admin = new Client({
       connectionString: TEST_POSTGRES_URL.replace(/\/[^/]*$/, `/${dbName}`),

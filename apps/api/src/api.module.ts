@@ -8,6 +8,7 @@ import {
 } from '@codelab/platform';
 import { AuthModule, JwtAuthGuard } from '@codelab/auth';
 import { ProjectsHttpModule } from '@codelab/projects';
+import { AgentsHttpModule } from '@codelab/agents';
 import { createOrmConfig } from '../../../mikro-orm.config';
 import { WorkerModule } from '../../worker/src/worker.module';
 
@@ -22,6 +23,7 @@ export class ApiModule {
         RateLimitModule,
         AuthModule,
         ProjectsHttpModule,
+        AgentsHttpModule,
         ...(config.role === 'all' ? [WorkerModule] : []),
       ],
       providers: [

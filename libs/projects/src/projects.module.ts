@@ -3,6 +3,7 @@ import { CreateProjectHandler } from './commands/create-project/create-project.h
 import { DeleteProjectHandler } from './commands/delete-project/delete-project.handler';
 import { UpdateProjectHandler } from './commands/update-project/update-project.handler';
 import { ProjectAccessGuard } from './http/project-access.guard';
+import { ProjectLifecycleHooks } from './project-lifecycle-hooks';
 import { GetOwnedProjectHandler } from './queries/get-owned-project/get-owned-project.handler';
 import { ListProjectsHandler } from './queries/list-projects/list-projects.handler';
 
@@ -16,7 +17,7 @@ const handlers = [
 
 /** Projects: commands, queries and the ownership guard; no HTTP (see ProjectsHttpModule). */
 @Module({
-  providers: [...handlers, ProjectAccessGuard],
-  exports: [ProjectAccessGuard],
+  providers: [...handlers, ProjectAccessGuard, ProjectLifecycleHooks],
+  exports: [ProjectAccessGuard, ProjectLifecycleHooks],
 })
 export class ProjectsModule {}

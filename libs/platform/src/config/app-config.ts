@@ -38,6 +38,28 @@ export interface AppConfig {
     readinessDelayMs: number;
     graceMs: number;
   };
+  llm: {
+    provider: 'offline' | 'openai';
+    openaiApiKey: string;
+    openaiBaseUrl: string | undefined;
+    defaultModel: string;
+    timeoutMs: number;
+    maxAttempts: number;
+    retryBaseDelayMs: number;
+    retryMaxDelayMs: number;
+    breakerVolumeThreshold: number;
+    breakerErrorPercent: number;
+    breakerResetMs: number;
+    offlineTokenDelayMs: number;
+  };
+  memory: {
+    embeddingsProvider: 'local' | 'openai';
+    embeddingsModel: string;
+    localEmbeddingDimensions: number;
+    qdrantUrl: string | undefined;
+    qdrantApiKey: string | undefined;
+    qdrantCollection: string;
+  };
 }
 
 export class ConfigValidationError extends Error {
@@ -75,6 +97,24 @@ export const ENV_DEFAULTS = {
   TRUST_PROXY: 'false',
   SHUTDOWN_READINESS_DELAY_MS: '0',
   SHUTDOWN_GRACE_MS: '25000',
+  LLM_PROVIDER: '',
+  OPENAI_API_KEY: '',
+  OPENAI_BASE_URL: '',
+  LLM_DEFAULT_MODEL: '',
+  LLM_TIMEOUT_MS: '60000',
+  LLM_MAX_ATTEMPTS: '3',
+  LLM_RETRY_BASE_DELAY_MS: '500',
+  LLM_RETRY_MAX_DELAY_MS: '8000',
+  LLM_BREAKER_VOLUME_THRESHOLD: '5',
+  LLM_BREAKER_ERROR_PERCENT: '50',
+  LLM_BREAKER_RESET_MS: '30000',
+  OFFLINE_LLM_TOKEN_DELAY_MS: '0',
+  EMBEDDINGS_PROVIDER: '',
+  EMBEDDINGS_MODEL: 'text-embedding-3-small',
+  LOCAL_EMBEDDING_DIMENSIONS: '384',
+  QDRANT_URL: '',
+  QDRANT_API_KEY: '',
+  QDRANT_COLLECTION: 'codelab_memories',
 } as const;
 
 class EnvReader {
@@ -111,6 +151,10 @@ class EnvReader {
     if (['false', '0', 'no'].includes(value)) return false;
     this.problems.push(`${name}: must be true or false, got "${value}"`);
     return false;
+  }
+
+  optionalUrl(name: keyof typeof ENV_DEFAULTS, protocols: string[]): string | undefined {
+    return this.raw(name) ? this.url(name, protocols) : undefined;
   }
 
   url(name: keyof typeof ENV_DEFAULTS, protocols: string[]): string {
@@ -174,7 +218,48 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       readinessDelayMs: r.int('SHUTDOWN_READINESS_DELAY_MS', 0, 120_000),
       graceMs: r.int('SHUTDOWN_GRACE_MS', 1_000, 600_000),
     },
+    llm: {
+      provider: 'offline',
+      openaiApiKey: r.raw('OPENAI_API_KEY'),
+      openaiBaseUrl: r.optionalUrl('OPENAI_BASE_URL', ['http:', 'https:']),
+      defaultModel: '',
+      timeoutMs: r.int('LLM_TIMEOUT_MS', 100, 600_000),
+      maxAttempts: r.int('LLM_MAX_ATTEMPTS', 1, 10),
+      retryBaseDelayMs: r.int('LLM_RETRY_BASE_DELAY_MS', 0, 60_000),
+      retryMaxDelayMs: r.int('LLM_RETRY_MAX_DELAY_MS', 0, 300_000),
+      breakerVolumeThreshold: r.int('LLM_BREAKER_VOLUME_THRESHOLD', 1, 1_000),
+      breakerErrorPercent: r.int('LLM_BREAKER_ERROR_PERCENT', 1, 100),
+      breakerResetMs: r.int('LLM_BREAKER_RESET_MS', 100, 3_600_000),
+      offlineTokenDelayMs: r.int('OFFLINE_LLM_TOKEN_DELAY_MS', 0, 10_000),
+    },
+    memory: {
+      embeddingsProvider: 'local',
+      embeddingsModel: r.raw('EMBEDDINGS_MODEL'),
+      localEmbeddingDimensions: r.int('LOCAL_EMBEDDING_DIMENSIONS', 16, 4096),
+      qdrantUrl: r.optionalUrl('QDRANT_URL', ['http:', 'https:']),
+      qdrantApiKey: r.raw('QDRANT_API_KEY') || undefined,
+      qdrantCollection: r.raw('QDRANT_COLLECTION'),
+    },
   };
+  // With no key the product runs on the built-in offline model and local embeddings.
+  const hasKey = config.llm.openaiApiKey !== '';
+  config.llm.provider = r.raw('LLM_PROVIDER')
+    ? r.oneOf('LLM_PROVIDER', ['offline', 'openai'])
+    : hasKey
+      ? 'openai'
+      : 'offline';
+  if (config.llm.provider === 'openai' && !hasKey && !config.llm.openaiBaseUrl) {
+    r.problems.push(
+      'OPENAI_API_KEY: required when LLM_PROVIDER=openai (or set OPENAI_BASE_URL for a keyless local endpoint)',
+    );
+  }
+  config.llm.defaultModel =
+    r.raw('LLM_DEFAULT_MODEL') || (config.llm.provider === 'openai' ? 'gpt-4o-mini' : 'offline');
+  config.memory.embeddingsProvider = r.raw('EMBEDDINGS_PROVIDER')
+    ? r.oneOf('EMBEDDINGS_PROVIDER', ['local', 'openai'])
+    : hasKey
+      ? 'openai'
+      : 'local';
   config.jwt.secret = resolveJwtSecret(r, nodeEnv, options);
   if (r.problems.length > 0) throw new ConfigValidationError(r.problems);
   return config;

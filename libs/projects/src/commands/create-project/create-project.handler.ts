@@ -2,6 +2,7 @@ import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Project } from '../../entities/project.entity';
 import { ProjectCreatedEvent } from '../../events/project-created.event';
+import { ProjectLifecycleHooks } from '../../project-lifecycle-hooks';
 import { CreateProjectCommand } from './create-project.command';
 
 @CommandHandler(CreateProjectCommand)
@@ -9,6 +10,7 @@ export class CreateProjectHandler implements ICommandHandler<CreateProjectComman
   constructor(
     private readonly em: EntityManager,
     private readonly events: EventBus,
+    private readonly hooks: ProjectLifecycleHooks,
   ) {}
 
   async execute(command: CreateProjectCommand): Promise<Project> {
@@ -19,6 +21,8 @@ export class CreateProjectHandler implements ICommandHandler<CreateProjectComman
         description: command.description,
       });
       tx.persist(created);
+      await tx.flush();
+      await this.hooks.runCreate(tx, created);
       return created;
     });
     this.events.publish(new ProjectCreatedEvent(project.id, command.ownerId));

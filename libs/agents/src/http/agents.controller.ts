@@ -1,0 +1,139 @@
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Patch,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import {
+  ApiBearerAuth,
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiOkResponse,
+  ApiTags,
+} from '@nestjs/swagger';
+import { ApiProblemResponses, PageQueryDto, Public, UuidParam } from '@codelab/platform';
+import { type AuthUser, CurrentUser } from '@codelab/auth';
+import { CurrentProject, type Project, ProjectAccessGuard } from '@codelab/projects';
+import { type AgentInput } from '../agent-defaults';
+import { CreateAgentCommand } from '../commands/create-agent/create-agent.command';
+import { DeleteAgentCommand } from '../commands/delete-agent/delete-agent.command';
+import { UpdateAgentCommand } from '../commands/update-agent/update-agent.command';
+import {
+  AgentDto,
+  AgentPageDto,
+  CreateAgentDto,
+  RoleTemplateDto,
+  toAgentInput,
+  UpdateAgentDto,
+} from '../dto/agent.dto';
+import { GetOwnedAgentQuery } from '../queries/get-owned-agent/get-owned-agent.query';
+import { ListAgentsQuery } from '../queries/list-agents/list-agents.query';
+import { ROLE_TEMPLATES } from '../templates/role-templates';
+
+@ApiTags('agents')
+@ApiBearerAuth('bearer')
+@ApiProblemResponses(400, 401, 404, 429)
+@UseGuards(ProjectAccessGuard)
+@Controller('v1/my/projects/:projectId/agents')
+export class AgentsController {
+  constructor(
+    private readonly commands: CommandBus,
+    private readonly queries: QueryBus,
+  ) {}
+
+  @Get()
+  @ApiOkResponse({ type: AgentPageDto })
+  async list(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @Query() page: PageQueryDto,
+  ): Promise<AgentPageDto> {
+    const result = await this.queries.execute(
+      new ListAgentsQuery(project.id, user.id, page.limit, page.cursor),
+    );
+    return { items: result.items.map(AgentDto.from), next_cursor: result.nextCursor };
+  }
+
+  @Post()
+  @ApiCreatedResponse({
+    type: AgentDto,
+    description: 'Defaults come from the role template; explicit fields win',
+  })
+  @ApiProblemResponses(409, 413)
+  async create(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @Body() body: CreateAgentDto,
+  ): Promise<AgentDto> {
+    const input = { ...toAgentInput(body), role: body.role ?? 'ask' } as AgentInput;
+    return AgentDto.from(
+      await this.commands.execute(new CreateAgentCommand(project.id, user.id, input)),
+    );
+  }
+
+  @Get(':agentId')
+  @ApiOkResponse({ type: AgentDto })
+  async get(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @UuidParam('agentId') agentId: string,
+  ): Promise<AgentDto> {
+    return AgentDto.from(
+      await this.queries.execute(new GetOwnedAgentQuery(project.id, agentId, user.id)),
+    );
+  }
+
+  @Patch(':agentId')
+  @ApiOkResponse({ type: AgentDto })
+  @ApiProblemResponses(409, 413)
+  async update(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @UuidParam('agentId') agentId: string,
+    @Body() body: UpdateAgentDto,
+  ): Promise<AgentDto> {
+    const agent = await this.commands.execute(
+      new UpdateAgentCommand(project.id, agentId, user.id, toAgentInput(body)),
+    );
+    return AgentDto.from(agent);
+  }
+
+  @Delete(':agentId')
+  @HttpCode(204)
+  @ApiNoContentResponse({ description: 'Deleted together with its memory' })
+  async remove(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @UuidParam('agentId') agentId: string,
+  ): Promise<void> {
+    await this.commands.execute(new DeleteAgentCommand(project.id, agentId, user.id));
+  }
+}
+
+@ApiTags('agents')
+@Public()
+@Controller('v1/agent-templates')
+export class AgentTemplatesController {
+  @Get()
+  @ApiOkResponse({
+    type: [RoleTemplateDto],
+    description: 'Built-in roles an agent can be created from',
+  })
+  list(): RoleTemplateDto[] {
+    return ROLE_TEMPLATES.map((t) => ({
+      role: t.role,
+      description: t.description,
+      system_prompt: t.systemPrompt,
+      temperature: t.temperature,
+      tools: t.tools,
+      write_paths: t.writePaths,
+      approval_tools: t.approvalTools,
+    }));
+  }
+}
