@@ -17,6 +17,10 @@ interface Row {
   score?: number | string;
 }
 
+/** A PostgreSQL array literal: MikroORM would expand a JS array into a parameter list. */
+const vectorLiteral = (vector: number[]) =>
+  `{${vector.map((v) => (Number.isFinite(v) ? v : 0)).join(',')}}`;
+
 const toItem = (row: Row): MemoryItem => ({
   id: row.id,
   content: row.content,
@@ -56,7 +60,7 @@ export class PgMemoryStore implements MemoryStore {
           r.content,
           JSON.stringify(r.metadata),
           r.embeddingModel,
-          r.embedding,
+          vectorLiteral(r.embedding),
           r.createdAt,
         ],
       );
@@ -80,7 +84,7 @@ export class PgMemoryStore implements MemoryStore {
        where score >= ?
        order by score desc, created_at desc, id desc
        limit ?`,
-      [vector, scope.ownerId, scope.agentId, embeddingModel, minScore, limit],
+      [vectorLiteral(vector), scope.ownerId, scope.agentId, embeddingModel, minScore, limit],
     );
     return rows.map(toItem);
   }
