@@ -1,0 +1,184 @@
+import type { CallbackManagerForLLMRun } from '@langchain/core/callbacks/manager';
+import {
+  BaseChatModel,
+  type BaseChatModelCallOptions,
+  type BaseChatModelParams,
+  type BindToolsInput,
+} from '@langchain/core/language_models/chat_models';
+import type { BaseLanguageModelInput } from '@langchain/core/language_models/base';
+import { AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
+import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
+import type { Runnable } from '@langchain/core/runnables';
+import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
+import {
+  OFFLINE_PREFIX,
+  parseToolDirective,
+  PLANNER_MARKER,
+  planFor,
+  replyFor,
+  stableId,
+} from './offline-rules';
+
+export interface OfflineChatModelInput extends BaseChatModelParams {
+  /** Delay before each streamed token, to exercise latency-dependent behaviour. */
+  tokenDelayMs?: number;
+}
+
+export interface OfflineCallOptions extends BaseChatModelCallOptions {
+  tools?: { type: 'function'; function: { name: string } }[];
+}
+
+export class OfflineModelAbortedError extends Error {
+  constructor() {
+    super('Offline model call aborted');
+    this.name = 'AbortError';
+  }
+}
+
+const textOf = (message: BaseMessage | undefined): string => {
+  if (!message) return '';
+  const { content } = message;
+  if (typeof content === 'string') return content;
+  return content
+    .map((part) => ('text' in part && typeof part.text === 'string' ? part.text : ''))
+    .join('');
+};
+
+// Roughly four characters per token, like the usual BPE vocabularies on English text.
+const estimateTokens = (text: string) => Math.max(1, Math.ceil(text.length / 4));
+
+/**
+ * A built-in, deterministic LangChain chat model: the default when no OpenAI key is configured, so
+ * the whole product runs and is testable offline. Same interface as ChatOpenAI: streams tokens,
+ * binds tools and calls them by rule, answers the planner with a valid plan, reports usage. The
+ * rules are in offline-rules.ts.
+ */
+export class OfflineChatModel extends BaseChatModel<OfflineCallOptions, AIMessageChunk> {
+  private readonly tokenDelayMs: number;
+
+  static override lc_name(): string {
+    return 'OfflineChatModel';
+  }
+
+  constructor(fields: OfflineChatModelInput = {}) {
+    super(fields);
+    this.tokenDelayMs = fields.tokenDelayMs ?? 0;
+  }
+
+  _llmType(): string {
+    return 'codelab-offline';
+  }
+
+  override bindTools(
+    tools: BindToolsInput[],
+    kwargs?: Partial<OfflineCallOptions>,
+  ): Runnable<BaseLanguageModelInput, AIMessageChunk, OfflineCallOptions> {
+    return this.withConfig({
+      tools: tools.map(
+        (t) => convertToOpenAITool(t) as { type: 'function'; function: { name: string } },
+      ),
+      ...kwargs,
+    });
+  }
+
+  override async *_streamResponseChunks(
+    messages: BaseMessage[],
+    options: this['ParsedCallOptions'],
+    runManager?: CallbackManagerForLLMRun,
+  ): AsyncGenerator<ChatGenerationChunk> {
+    const system = messages
+      .filter((m) => m.type === 'system')
+      .map(textOf)
+      .join('\n');
+    const last = messages.at(-1);
+    const lastHuman = [...messages].reverse().find((m) => m.type === 'human');
+    const inputTokens = estimateTokens(messages.map(textOf).join('\n'));
+    const signal = options.signal;
+
+    const directive = last?.type === 'human' ? parseToolDirective(textOf(last)) : null;
+    const bound = new Set((options.tools ?? []).map((t) => t.function.name));
+    if (directive && bound.has(directive.name)) {
+      await this.pause(signal);
+      const id = `call_${stableId(directive.name, JSON.stringify(directive.args), String(messages.length))}`;
+      const args = JSON.stringify(directive.args);
+      yield new ChatGenerationChunk({
+        text: '',
+        message: new AIMessageChunk({
+          content: '',
+          tool_call_chunks: [{ name: directive.name, args, id, index: 0, type: 'tool_call_chunk' }],
+          usage_metadata: {
+            input_tokens: inputTokens,
+            output_tokens: estimateTokens(args),
+            total_tokens: inputTokens + estimateTokens(args),
+          },
+        }),
+      });
+      return;
+    }
+
+    let reply: string;
+    if (system.includes(PLANNER_MARKER)) {
+      reply = JSON.stringify(planFor(textOf(lastHuman), system));
+    } else if (last?.type === 'tool') {
+      const name = (last as { name?: string }).name ?? 'tool';
+      reply = `${OFFLINE_PREFIX} Tool ${name} returned: ${textOf(last).replace(/\s+/g, ' ').slice(0, 300)}`;
+    } else if (directive) {
+      reply = `${OFFLINE_PREFIX} The tool "${directive.name}" is not available to this agent.`;
+    } else {
+      reply = replyFor(textOf(lastHuman), system);
+    }
+
+    const tokens = reply.match(/\S+\s*/g) ?? [reply];
+    for (const token of tokens) {
+      await this.pause(signal);
+      yield new ChatGenerationChunk({
+        text: token,
+        message: new AIMessageChunk({ content: token }),
+      });
+      await runManager?.handleLLMNewToken(token);
+    }
+    yield new ChatGenerationChunk({
+      text: '',
+      message: new AIMessageChunk({
+        content: '',
+        usage_metadata: {
+          input_tokens: inputTokens,
+          output_tokens: tokens.length,
+          total_tokens: inputTokens + tokens.length,
+        },
+      }),
+    });
+  }
+
+  async _generate(
+    messages: BaseMessage[],
+    options: this['ParsedCallOptions'],
+    runManager?: CallbackManagerForLLMRun,
+  ): Promise<ChatResult> {
+    let final: ChatGenerationChunk | undefined;
+    for await (const chunk of this._streamResponseChunks(messages, options, runManager)) {
+      final = final ? final.concat(chunk) : chunk;
+    }
+    if (!final) throw new Error('Offline model produced nothing');
+    return {
+      generations: [final],
+      llmOutput: { tokenUsage: (final.message as AIMessageChunk).usage_metadata },
+    };
+  }
+
+  private async pause(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw new OfflineModelAbortedError();
+    if (this.tokenDelayMs <= 0) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, this.tokenDelayMs);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(new OfflineModelAbortedError());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
