@@ -7,10 +7,11 @@ import { RefreshToken } from '@codelab/auth';
 import { Project } from '@codelab/projects';
 import { Agent } from '@codelab/agents';
 import { AgentMemory } from '@codelab/memory';
+import { ChatSession, IdempotencyRecord, Message, OutboxEntry, Run } from '@codelab/sessions';
 import { MIGRATIONS } from './migrations';
 
 /** Every entity of every feature; the one list both the app and the migrator use. */
-export const ENTITIES = [User, RefreshToken, Project, Agent, AgentMemory];
+export const ENTITIES = [User, RefreshToken, Project, Agent, AgentMemory, ChatSession, Message, Run, OutboxEntry, IdempotencyRecord];
 
 /** MikroORM options for a validated AppConfig (the app, tests and migration scripts share it). */
 export function createOrmConfig(

@@ -2,11 +2,16 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261121232929_initial } from './Migration20261121232929_initial';
 import { Migration20261121234728_agents_and_memory } from './Migration20261121234728_agents_and_memory';
+import { Migration20261121235940_sessions_and_runs } from './Migration20261121235940_sessions_and_runs';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121232929_initial', class: Migration20261121232929_initial },
   {
     name: 'Migration20261121234728_agents_and_memory',
     class: Migration20261121234728_agents_and_memory,
+  },
+  {
+    name: 'Migration20261121235940_sessions_and_runs',
+    class: Migration20261121235940_sessions_and_runs,
   },
 ];

@@ -9,6 +9,7 @@ import {
 import { AuthModule, JwtAuthGuard } from '@codelab/auth';
 import { ProjectsHttpModule } from '@codelab/projects';
 import { AgentsHttpModule } from '@codelab/agents';
+import { SessionsHttpModule } from '@codelab/sessions';
 import { createOrmConfig } from '../../../mikro-orm.config';
 import { WorkerModule } from '../../worker/src/worker.module';
 
@@ -24,6 +25,7 @@ export class ApiModule {
         AuthModule,
         ProjectsHttpModule,
         AgentsHttpModule,
+        SessionsHttpModule,
         ...(config.role === 'all' ? [WorkerModule] : []),
       ],
       providers: [

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { LlmModule } from '@codelab/llm';
+import { SessionsWorkerModule } from '@codelab/sessions';
 
 /**
  * Background processing: the BullMQ processors (agent runs, orchestration steps, approval
@@ -7,7 +7,6 @@ import { LlmModule } from '@codelab/llm';
  * when APP_ROLE=all. No HTTP controllers belong here.
  */
 @Module({
-  // The model layer runs where the agents run.
-  imports: [LlmModule],
+  imports: [SessionsWorkerModule],
 })
 export class WorkerModule {}

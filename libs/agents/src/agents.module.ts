@@ -4,7 +4,9 @@ import { ProjectLifecycleHooks, ProjectsModule } from '@codelab/projects';
 import { AgentFactory } from './agent-factory';
 import { CreateAgentHandler } from './commands/create-agent/create-agent.handler';
 import { DeleteAgentHandler } from './commands/delete-agent/delete-agent.handler';
+import { SetAgentStatusHandler } from './commands/set-agent-status/set-agent-status.handler';
 import { UpdateAgentHandler } from './commands/update-agent/update-agent.handler';
+import { FindProjectAgentHandler } from './queries/find-project-agent/find-project-agent.handler';
 import { GetOwnedAgentHandler } from './queries/get-owned-agent/get-owned-agent.handler';
 import { ListAgentsHandler } from './queries/list-agents/list-agents.handler';
 import { STARTER_PACK } from './templates/role-templates';
@@ -19,6 +21,8 @@ import { STARTER_PACK } from './templates/role-templates';
     DeleteAgentHandler,
     GetOwnedAgentHandler,
     ListAgentsHandler,
+    FindProjectAgentHandler,
+    SetAgentStatusHandler,
   ],
   exports: [MemoryModule],
 })

@@ -2,6 +2,7 @@ export { Agent, AgentStatus } from './entities/agent.entity';
 export { AgentsModule } from './agents.module';
 export { AgentsHttpModule } from './http/agents-http.module';
 export { GetOwnedAgentQuery } from './queries/get-owned-agent/get-owned-agent.query';
+export { FindProjectAgentQuery } from './queries/find-project-agent/find-project-agent.query';
 export {
   type AgentToolPolicy,
   decideToolCall,
@@ -17,3 +18,4 @@ export {
   type RoleTemplate,
   STARTER_PACK,
 } from './templates/role-templates';
+export { SetAgentStatusCommand } from './commands/set-agent-status/set-agent-status.command';

@@ -38,6 +38,9 @@ export interface AppConfig {
     readinessDelayMs: number;
     graceMs: number;
   };
+  workerConcurrency: number;
+  relayIntervalMs: number;
+  runStaleAfterMs: number;
   llm: {
     provider: 'offline' | 'openai';
     openaiApiKey: string;
@@ -97,6 +100,9 @@ export const ENV_DEFAULTS = {
   TRUST_PROXY: 'false',
   SHUTDOWN_READINESS_DELAY_MS: '0',
   SHUTDOWN_GRACE_MS: '25000',
+  WORKER_CONCURRENCY: '8',
+  RUN_RELAY_INTERVAL_MS: '2000',
+  RUN_STALE_AFTER_MS: '30000',
   LLM_PROVIDER: '',
   OPENAI_API_KEY: '',
   OPENAI_BASE_URL: '',
@@ -218,6 +224,9 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       readinessDelayMs: r.int('SHUTDOWN_READINESS_DELAY_MS', 0, 120_000),
       graceMs: r.int('SHUTDOWN_GRACE_MS', 1_000, 600_000),
     },
+    workerConcurrency: r.int('WORKER_CONCURRENCY', 1, 512),
+    relayIntervalMs: r.int('RUN_RELAY_INTERVAL_MS', 100, 600_000),
+    runStaleAfterMs: r.int('RUN_STALE_AFTER_MS', 1_000, 3_600_000),
     llm: {
       provider: 'offline',
       openaiApiKey: r.raw('OPENAI_API_KEY'),

@@ -1,0 +1,13 @@
+import { Command } from '@nestjs/cqrs';
+import { type ChatSession } from '../../entities/chat-session.entity';
+
+export class CreateSessionCommand extends Command<ChatSession> {
+  constructor(
+    readonly projectId: string,
+    readonly ownerId: string,
+    readonly title: string | undefined,
+    readonly agent: string | undefined,
+  ) {
+    super();
+  }
+}

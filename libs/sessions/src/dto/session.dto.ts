@@ -1,0 +1,190 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import { type ChatSession } from '../entities/chat-session.entity';
+import { MessageRole } from '../entities/message.entity';
+import { RunMode, RunStatus, type RunError, type RunUsage } from '../entities/run.entity';
+
+const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+const present = (_: unknown, value: unknown) => value !== undefined;
+
+export class CreateSessionDto {
+  @ApiPropertyOptional({ example: 'Refactor the billing module', maxLength: 200 })
+  @ValidateIf(present)
+  @Transform(trim)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  title?: string;
+
+  @ApiPropertyOptional({ example: 'CodeAssistant', description: 'Name or id of the agent to start with (default: the first agent)' })
+  @ValidateIf(present)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  agent?: string;
+}
+
+export class UpdateSessionDto {
+  @ApiProperty({ example: 'Billing refactor, part 2', maxLength: 200 })
+  @Transform(trim)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(200)
+  title!: string;
+}
+
+export class SessionDto {
+  @ApiProperty({ format: 'uuid', example: '6a0f3f0e-2b9a-4c8f-9d77-1f4b4c2d9e10' })
+  id!: string;
+  @ApiProperty({ format: 'uuid', example: '9b2d9a6e-3f7e-4a51-8d43-2b7f0c8f4e21' })
+  project_id!: string;
+  @ApiProperty({ example: 'Refactor the billing module' })
+  title!: string;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: '5d3c8f0a-0d6e-4f3a-9c55-0b1f5f7e2a10' })
+  current_agent_id!: string | null;
+  @ApiProperty({ example: 12, description: 'Number of messages (the last seq)' })
+  message_count!: number;
+  @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
+  created_at!: string;
+  @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
+  updated_at!: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null })
+  archived_at!: string | null;
+
+  static from(s: ChatSession): SessionDto {
+    return {
+      id: s.id,
+      project_id: s.project.id,
+      title: s.title,
+      current_agent_id: s.currentAgentId,
+      message_count: s.lastSeq,
+      created_at: s.createdAt.toISOString(),
+      updated_at: s.updatedAt.toISOString(),
+      archived_at: s.archivedAt?.toISOString() ?? null,
+    };
+  }
+}
+
+export class SessionPageDto {
+  @ApiProperty({ type: [SessionDto] })
+  items!: SessionDto[];
+  @ApiProperty({ nullable: true, type: String, example: null })
+  next_cursor!: string | null;
+}
+
+export class SendMessageDto {
+  @ApiProperty({ example: 'Explain what the invoice module does', minLength: 1, maxLength: 32000 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(32_000)
+  // Whitespace alone is not a message.
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' && value.trim() === '' ? '' : value))
+  content!: string;
+
+  @ApiPropertyOptional({ example: 'DocumentWriter', description: 'Name or id of an agent of this project (direct call)' })
+  @ValidateIf(present)
+  @IsString()
+  @MinLength(1)
+  @MaxLength(100)
+  target_agent?: string;
+}
+
+export class MessageQueryDto {
+  @ApiPropertyOptional({ description: 'Messages with seq below this, the newest of them', example: 51 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  before?: number;
+
+  @ApiPropertyOptional({ description: 'Messages with seq above this, the oldest of them', example: 0 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(0)
+  after?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  limit: number = 50;
+}
+
+export class MessageDto {
+  @ApiProperty({ format: 'uuid', example: '0d6a3c1e-9a0b-4c3e-8f2d-1b7e6a5c4d30' })
+  id!: string;
+  @ApiProperty({ format: 'uuid', example: '6a0f3f0e-2b9a-4c8f-9d77-1f4b4c2d9e10' })
+  session_id!: string;
+  @ApiProperty({ example: 1 })
+  seq!: number;
+  @ApiProperty({ enum: MessageRole, example: MessageRole.User })
+  role!: MessageRole;
+  @ApiProperty({ example: 'Explain what the invoice module does' })
+  content!: string;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null })
+  agent_id!: string | null;
+  @ApiProperty({ nullable: true, type: String, example: 'CodeAssistant' })
+  agent_name!: string | null;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null })
+  run_id!: string | null;
+  @ApiProperty({ type: Object, example: {} })
+  metadata!: Record<string, unknown>;
+  @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
+  created_at!: string;
+}
+
+export class MessagePageDto {
+  @ApiProperty({ type: [MessageDto], description: 'Ascending by seq' })
+  items!: MessageDto[];
+  @ApiProperty({ example: false, description: 'More messages exist beyond this page in the direction asked' })
+  has_more!: boolean;
+}
+
+export class RunDto {
+  @ApiProperty({ format: 'uuid', example: '3c1e0d6a-9a0b-4c3e-8f2d-1b7e6a5c4d30' })
+  id!: string;
+  @ApiProperty({ format: 'uuid', example: '6a0f3f0e-2b9a-4c8f-9d77-1f4b4c2d9e10' })
+  session_id!: string;
+  @ApiProperty({ format: 'uuid', example: '5d3c8f0a-0d6e-4f3a-9c55-0b1f5f7e2a10' })
+  agent_id!: string;
+  @ApiProperty({ example: 'CodeAssistant' })
+  agent_name!: string;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null })
+  parent_run_id!: string | null;
+  @ApiProperty({ enum: RunMode, example: RunMode.Direct })
+  mode!: RunMode;
+  @ApiProperty({ enum: RunStatus, example: RunStatus.Queued })
+  status!: RunStatus;
+  @ApiProperty({ format: 'uuid', example: '0d6a3c1e-9a0b-4c3e-8f2d-1b7e6a5c4d30' })
+  input_message_id!: string;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null })
+  output_message_id!: string | null;
+  @ApiProperty({ nullable: true, type: Object, example: { input_tokens: 120, output_tokens: 42 } })
+  usage!: RunUsage | null;
+  @ApiProperty({ nullable: true, type: Object, example: null, description: '{code, message} when failed' })
+  error!: RunError | null;
+  @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
+  created_at!: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null })
+  started_at!: string | null;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null })
+  finished_at!: string | null;
+}
+
+export class RunPageDto {
+  @ApiProperty({ type: [RunDto] })
+  items!: RunDto[];
+  @ApiProperty({ nullable: true, type: String, example: null })
+  next_cursor!: string | null;
+}
+
+export class SendMessageResponseDto {
+  @ApiProperty({ type: MessageDto })
+  message!: MessageDto;
+  @ApiProperty({ type: RunDto })
+  run!: RunDto;
+}

@@ -1,0 +1,22 @@
+import { type Opt } from '@mikro-orm/core';
+import { Entity, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
+
+/** The stored answer to a request sent with an Idempotency-Key, per user. */
+@Entity({ tableName: 'idempotency_records' })
+export class IdempotencyRecord {
+  @PrimaryKey({ type: 'uuid' })
+  ownerId!: string;
+
+  @PrimaryKey({ type: 'string', length: 255 })
+  key!: string;
+
+  /** Hash of the route and body: the same key with another body is refused. */
+  @Property({ type: 'string', length: 64 })
+  requestHash!: string;
+
+  @Property({ type: 'json', nullable: true })
+  response: Record<string, unknown> | null = null;
+
+  @Property({ type: 'datetime', defaultRaw: 'now()', index: true })
+  createdAt: Opt<Date> = new Date();
+}

@@ -1,0 +1,61 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG, type AppConfig, createRedisClient, REDIS } from '@codelab/platform';
+
+/**
+ * Cooperative cancellation across processes: the API publishes the run id on a Redis channel;
+ * the process executing that run aborts its model call. (The heartbeat also polls the run's
+ * cancel flag in PostgreSQL, in case a message is missed.)
+ */
+@Injectable()
+export class RunCancellation implements OnApplicationShutdown {
+  private readonly logger = new Logger(RunCancellation.name);
+  private readonly running = new Map<string, AbortController>();
+  private subscriber?: Redis;
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  private get channel(): string {
+    return `${this.config.redisKeyPrefix}run-cancel`;
+  }
+
+  async requestCancel(runId: string): Promise<void> {
+    await this.redis.publish(this.channel, runId).catch((error: Error) => {
+      this.logger.warn(`Could not publish cancellation of ${runId} (heartbeat will see it): ${error.message}`);
+    });
+  }
+
+  /** Worker side: one subscriber connection per process, whatever the number of runs. */
+  async listen(): Promise<void> {
+    if (this.subscriber) return;
+    this.subscriber = createRedisClient(this.config.redisUrl, 'codelab-run-cancel');
+    this.subscriber.on('message', (_channel: string, runId: string) => this.abort(runId));
+    await this.subscriber.connect().catch(() => undefined);
+    await this.subscriber.subscribe(this.channel).catch((error: Error) => this.logger.warn(`Cancel channel unavailable: ${error.message}`));
+  }
+
+  register(runId: string): AbortController {
+    const controller = new AbortController();
+    this.running.set(runId, controller);
+    return controller;
+  }
+
+  unregister(runId: string): void {
+    this.running.delete(runId);
+  }
+
+  abort(runId: string): void {
+    this.running.get(runId)?.abort(new Error('cancelled'));
+  }
+
+  get activeCount(): number {
+    return this.running.size;
+  }
+
+  onApplicationShutdown(): void {
+    this.subscriber?.disconnect();
+  }
+}

@@ -1,0 +1,305 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { CommandBus, EventBus, QueryBus } from '@nestjs/cqrs';
+import { EntityManager, RequestContext, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import type { AIMessageChunk } from '@langchain/core/messages';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter, Gauge, Histogram } from 'prom-client';
+import { ResourceNotFoundError } from '@codelab/platform';
+import { type Agent, AgentStatus, GetOwnedAgentQuery, SetAgentStatusCommand } from '@codelab/agents';
+import { ChatModelFactory, LlmError, ModelCaller } from '@codelab/llm';
+import { MemoryService } from '@codelab/memory';
+import { toMessageDto, toRunDto } from '../dto/mappers';
+import { ChatSession } from '../entities/chat-session.entity';
+import { Message, MessageRole } from '../entities/message.entity';
+import { FINAL_RUN_STATUSES, Run, type RunError, RunStatus } from '../entities/run.entity';
+import { SessionEvent } from '../events/session-events';
+import { RUN_DURATION, RUN_QUEUE_WAIT, RUN_SLOT_WAITS, RUNS_ACTIVE, RUNS_FINISHED } from '../sessions.metrics';
+import { PromptBuilder } from './prompt-builder';
+import { RunCancellation } from './run-cancellation';
+import { RunQueue } from './run-queue';
+import { RunSlots, type SlotRequest } from './run-slots';
+
+export type ExecutionOutcome =
+  | { kind: 'done' }
+  | { kind: 'wait'; delayMs: number }
+  | { kind: 'dead_letter'; reason: string };
+
+const HEARTBEAT_MS = 5_000;
+const MAX_WAIT_DELAY_MS = 2_000;
+
+const textOf = (message: AIMessageChunk) =>
+  typeof message.content === 'string'
+    ? message.content
+    : message.content.map((p) => ('text' in p && typeof p.text === 'string' ? p.text : '')).join('');
+
+/**
+ * Executes one run, idempotently: a re-delivered job (worker crash, duplicate) resumes from the
+ * run's checkpoint and never writes a second reply. Ownership is re-checked from PostgreSQL
+ * (session and agent loaded by the run's owner), never taken from the job payload.
+ */
+@Injectable()
+export class RunExecutor {
+  private readonly logger = new Logger(RunExecutor.name);
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly queries: QueryBus,
+    private readonly commands: CommandBus,
+    private readonly events: EventBus,
+    private readonly slots: RunSlots,
+    private readonly queue: RunQueue,
+    private readonly cancellation: RunCancellation,
+    private readonly prompts: PromptBuilder,
+    private readonly models: ChatModelFactory,
+    private readonly caller: ModelCaller,
+    private readonly memory: MemoryService,
+    @InjectMetric(RUNS_FINISHED) private readonly finished: Counter<string>,
+    @InjectMetric(RUN_DURATION) private readonly duration: Histogram<string>,
+    @InjectMetric(RUN_QUEUE_WAIT) private readonly queueWait: Histogram<string>,
+    @InjectMetric(RUN_SLOT_WAITS) private readonly slotWaits: Counter<string>,
+    @InjectMetric(RUNS_ACTIVE) private readonly active: Gauge<string>,
+  ) {}
+
+  /** Each job gets its own unit of work (a forked EntityManager). */
+  execute(runId: string, waitsSoFar = 0): Promise<ExecutionOutcome> {
+    return RequestContext.create(this.em, () => this.executeInContext(runId, waitsSoFar));
+  }
+
+  private async executeInContext(runId: string, waitsSoFar: number): Promise<ExecutionOutcome> {
+    const run = await this.em.findOne(Run, { id: runId });
+    if (!run || FINAL_RUN_STATUSES.includes(run.status)) return { kind: 'done' };
+
+    const session = await this.em.findOne(ChatSession, { id: run.session.id, project: run.projectId, ownerId: run.ownerId });
+    if (!session) return this.fail(run, { code: 'SESSION_NOT_FOUND', message: 'The session no longer exists' });
+    let agent: Agent;
+    try {
+      agent = await this.queries.execute(new GetOwnedAgentQuery(run.projectId, run.agentId, run.ownerId));
+    } catch (error) {
+      if (error instanceof ResourceNotFoundError) return this.fail(run, { code: 'AGENT_NOT_FOUND', message: 'The agent was deleted' });
+      throw error;
+    }
+
+    const slot: SlotRequest = { runId: run.id, sessionId: session.id, agentId: agent.id, agentLimit: agent.concurrencyLimit };
+    // Messages of a session are answered in order: only the oldest unfinished run may start.
+    const [head] = await this.em.getConnection().execute<{ id: string }[]>(
+      `select id from runs where session_id = ? and status in ('queued', 'running', 'awaiting_approval') order by created_at, id limit 1`,
+      [session.id],
+    );
+    if (head && head.id !== run.id) return this.waitFor('order', slot, waitsSoFar);
+    const acquired = await this.slots.acquire(slot);
+    if (acquired !== 'ok') return this.waitFor(acquired, slot, waitsSoFar);
+    await this.slots.removeWaiter(slot);
+
+    try {
+      return await this.runWithSlots(run, session, agent, slot);
+    } finally {
+      await this.slots.release(slot).catch(() => undefined);
+      await this.wakeWaiters(slot);
+    }
+  }
+
+  private async waitFor(reason: 'order' | 'session' | 'agent', slot: SlotRequest, waitsSoFar: number): Promise<ExecutionOutcome> {
+    this.slotWaits.inc({ reason });
+    await this.slots.addWaiter(reason === 'agent' ? 'agent' : 'session', reason === 'agent' ? slot.agentId : slot.sessionId, slot.runId);
+    // Woken early by whoever frees the slot (promote); this delay is only the fallback.
+    const delayMs = Math.min(MAX_WAIT_DELAY_MS, 100 * 2 ** Math.min(waitsSoFar, 5)) * (0.75 + Math.random() * 0.5);
+    return { kind: 'wait', delayMs };
+  }
+
+  private async wakeWaiters(slot: SlotRequest): Promise<void> {
+    try {
+      const waiting = await this.slots.waiters(slot, 4);
+      await Promise.all(waiting.map((id) => this.queue.promote(id)));
+    } catch (error) {
+      this.logger.warn(`Could not wake waiting runs: ${(error as Error).message}`);
+    }
+  }
+
+  private async runWithSlots(run: Run, session: ChatSession, agent: Agent, slot: SlotRequest): Promise<ExecutionOutcome> {
+    const conn = this.em.getConnection();
+    const [claimed] = await conn.execute<{ executions: number; cancel_requested_at: Date | null }[]>(
+      `update runs set status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now(), executions = executions + 1
+       where id = ? and status in ('queued', 'running') returning executions, cancel_requested_at`,
+      [run.id],
+    );
+    if (!claimed) return { kind: 'done' };
+    await this.em.refresh(run);
+    if (claimed.executions === 1 && run.startedAt) this.queueWait.observe((run.startedAt.getTime() - run.createdAt.getTime()) / 1000);
+    if (claimed.cancel_requested_at) return this.finishCancelled(run, agent);
+
+    await this.commands.execute(new SetAgentStatusCommand(agent.id, agent.ownerId, AgentStatus.Busy));
+    this.events.publish(new SessionEvent('run_started', session.id, run.id, agent.id, { run: toRunDto(run), execution: claimed.executions }));
+    const controller = this.cancellation.register(run.id);
+    const heartbeat = setInterval(() => void this.beat(slot, controller), HEARTBEAT_MS);
+    heartbeat.unref();
+    this.active.inc();
+    try {
+      const reply = await this.produceReply(run, session, agent, controller.signal);
+      await this.rememberOnce(run, agent, reply);
+      await this.complete(run, reply);
+      return { kind: 'done' };
+    } catch (error) {
+      if (controller.signal.aborted) return await this.finishCancelled(run, agent);
+      if (error instanceof LlmError) {
+        await this.fail(run, { code: error.code, message: error.message });
+        return { kind: 'dead_letter', reason: error.code };
+      }
+      throw error;
+    } finally {
+      clearInterval(heartbeat);
+      this.cancellation.unregister(run.id);
+      this.active.dec();
+      await this.refreshAgentStatus(agent).catch(() => undefined);
+    }
+  }
+
+  private async produceReply(run: Run, session: ChatSession, agent: Agent, signal: AbortSignal): Promise<Message> {
+    // Resume: a reply persisted by an earlier execution of this run is the reply.
+    const existing = await this.em.findOne(Message, { runId: run.id, role: MessageRole.Assistant });
+    if (existing) return existing;
+
+    const input = await this.em.findOneOrFail(Message, { id: run.inputMessageId, session: session.id });
+    const prompt = await this.prompts.build(agent, session.id, input);
+    const { model, target } = this.models.forAgent({ model: agent.model, temperature: agent.temperature });
+    const result = await this.caller.call(model, prompt.messages, target, {
+      signal,
+      onToken: (text) => this.events.publish(new SessionEvent('token', session.id, run.id, agent.id, { text })),
+    });
+    const usage = result.message.usage_metadata;
+    const reply = await this.persistReply(run, session, agent, textOf(result.message), {
+      model: agent.model,
+      memory_hits: prompt.memoryHits,
+      history_messages: prompt.historyMessages,
+      model_attempts: result.attempts,
+    });
+    run.usage = usage ? { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens } : null;
+    run.steps = { ...run.steps, reply_message_id: reply.id, model_attempts: result.attempts };
+    await this.em.flush();
+    this.events.publish(new SessionEvent('message_completed', session.id, run.id, agent.id, { message: toMessageDto(reply) }));
+    return reply;
+  }
+
+  /** Exactly once per run: the partial unique index refuses a second reply, and the seq bump rolls back with it. */
+  private async persistReply(run: Run, session: ChatSession, agent: Agent, content: string, metadata: Record<string, unknown>): Promise<Message> {
+    try {
+      return await this.em.transactional(async (tx) => {
+        const [{ last_seq: seq }] = await tx
+          .getConnection()
+          .execute<{ last_seq: number }[]>(
+            'update chat_sessions set last_seq = last_seq + 1, updated_at = now() where id = ? returning last_seq',
+            [session.id],
+            'all',
+            tx.getTransactionContext(),
+          );
+        const message = tx.create(Message, {
+          session: session.id,
+          seq,
+          role: MessageRole.Assistant,
+          content,
+          agentId: agent.id,
+          agentName: agent.name,
+          runId: run.id,
+          metadata,
+        });
+        await tx.flush();
+        return message;
+      });
+    } catch (error) {
+      if (!(error instanceof UniqueConstraintViolationException)) throw error;
+      return this.em.findOneOrFail(Message, { runId: run.id, role: MessageRole.Assistant });
+    }
+  }
+
+  private async rememberOnce(run: Run, agent: Agent, reply: Message): Promise<void> {
+    if (run.steps.memory_stored) return;
+    const input = await this.em.findOne(Message, { id: run.inputMessageId });
+    try {
+      await this.memory.remember(
+        { ownerId: agent.ownerId, agentId: agent.id, projectId: agent.project.id, memoryEnabled: agent.memoryEnabled, memoryTopK: agent.memoryTopK },
+        { userMessage: input?.content ?? '', assistantMessage: reply.content, metadata: { run_id: run.id, session_id: run.session.id } },
+      );
+    } catch (error) {
+      // Memory is an aid, not the answer: the run still completes.
+      this.logger.warn(`Could not store memory for run ${run.id}: ${(error as Error).message}`);
+    }
+    run.steps = { ...run.steps, memory_stored: true };
+    await this.em.flush();
+  }
+
+  private async complete(run: Run, reply: Message): Promise<void> {
+    const updated = await this.em.nativeUpdate(
+      Run,
+      { id: run.id, status: RunStatus.Running },
+      { status: RunStatus.Completed, finishedAt: new Date(), outputMessageId: reply.id },
+    );
+    if (updated === 0) return;
+    await this.em.refresh(run);
+    this.observeFinished(run);
+    this.events.publish(new SessionEvent('run_completed', run.session.id, run.id, run.agentId, { run: toRunDto(run) }));
+  }
+
+  private async finishCancelled(run: Run, agent: Agent): Promise<ExecutionOutcome> {
+    const updated = await this.em.nativeUpdate(
+      Run,
+      { id: run.id, status: { $in: [RunStatus.Queued, RunStatus.Running] } },
+      { status: RunStatus.Cancelled, finishedAt: new Date() },
+    );
+    if (updated > 0) {
+      await this.em.refresh(run);
+      this.observeFinished(run);
+      this.events.publish(new SessionEvent('run_cancelled', run.session.id, run.id, agent.id, { run: toRunDto(run) }));
+    }
+    return { kind: 'done' };
+  }
+
+  /** Marks a run failed with a visible error (used for final failures of any cause). */
+  async fail(run: Run, error: RunError): Promise<ExecutionOutcome> {
+    const updated = await this.em.nativeUpdate(
+      Run,
+      { id: run.id, status: { $in: [RunStatus.Queued, RunStatus.Running] } },
+      { status: RunStatus.Failed, finishedAt: new Date(), error },
+    );
+    if (updated > 0) {
+      await this.em.refresh(run);
+      this.observeFinished(run);
+      this.events.publish(new SessionEvent('run_failed', run.session.id, run.id, run.agentId, { run: toRunDto(run), error }));
+    }
+    return { kind: 'done' };
+  }
+
+  /** For the queue's failed-job handler: a job that exhausted its retries on an unexpected error. */
+  failById(runId: string, error: RunError): Promise<void> {
+    return RequestContext.create(this.em, async () => {
+      const run = await this.em.findOne(Run, { id: runId });
+      if (run) await this.fail(run, error);
+    });
+  }
+
+  private observeFinished(run: Run): void {
+    this.finished.inc({ status: run.status });
+    if (run.startedAt && run.finishedAt) this.duration.observe({ status: run.status }, (run.finishedAt.getTime() - run.startedAt.getTime()) / 1000);
+  }
+
+  private async beat(slot: SlotRequest, controller: AbortController): Promise<void> {
+    try {
+      const held = await this.slots.renew(slot);
+      const [row] = await this.em
+        .getConnection()
+        .execute<{ cancel_requested_at: Date | null }[]>(
+          `update runs set heartbeat_at = now() where id = ? and status = 'running' returning cancel_requested_at`,
+          [slot.runId],
+        );
+      if (row?.cancel_requested_at) controller.abort(new Error('cancelled'));
+      if (!held) this.logger.warn(`Run ${slot.runId} lost its slot lease; another worker may pick it up`);
+    } catch (error) {
+      this.logger.warn(`Heartbeat of run ${slot.runId} failed: ${(error as Error).message}`);
+    }
+  }
+
+  private async refreshAgentStatus(agent: Agent): Promise<void> {
+    const [{ n }] = await this.em
+      .getConnection()
+      .execute<{ n: number }[]>(`select count(*)::int as n from runs where agent_id = ? and status = 'running'`, [agent.id]);
+    await this.commands.execute(new SetAgentStatusCommand(agent.id, agent.ownerId, n > 0 ? AgentStatus.Busy : AgentStatus.Ready));
+  }
+}

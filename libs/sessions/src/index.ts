@@ -1,0 +1,11 @@
+export { ChatSession } from './entities/chat-session.entity';
+export { Message, MessageRole } from './entities/message.entity';
+export { OutboxEntry } from './entities/outbox-entry.entity';
+export { IdempotencyRecord } from './entities/idempotency-record.entity';
+export { Run, RunMode, RunStatus } from './entities/run.entity';
+export { SessionEvent, type SessionEventType } from './events/session-events';
+export { SessionsModule } from './sessions.module';
+export { SessionsHttpModule } from './http/sessions-http.module';
+export { SessionsWorkerModule } from './jobs/sessions-worker.module';
+export { RunSlots } from './execution/run-slots';
+export { RunDispatchRelay } from './jobs/run-dispatch-relay';

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { LlmModule } from '@codelab/llm';
+import { MemoryModule } from '@codelab/memory';
+import { PromptBuilder } from '../execution/prompt-builder';
+import { RunExecutor } from '../execution/run-executor';
+import { RunSlots } from '../execution/run-slots';
+import { SessionsModule } from '../sessions.module';
+import { RunAgentProcessor } from './run-agent.processor';
+import { RunDispatchRelay } from './run-dispatch-relay';
+
+/** Run execution: the agent-runs processor, its limiter, and the relay. Worker processes only. */
+@Module({
+  imports: [SessionsModule, LlmModule, MemoryModule],
+  providers: [RunAgentProcessor, RunExecutor, RunSlots, PromptBuilder, RunDispatchRelay],
+})
+export class SessionsWorkerModule {}

@@ -1,0 +1,22 @@
+import { QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
+import { EntityManager } from '@mikro-orm/postgresql';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter } from 'prom-client';
+import { ISOLATION_DENIALS } from '@codelab/platform';
+import { ChatSession } from '../../entities/chat-session.entity';
+import { notFound } from '../../sessions.errors';
+import { GetOwnedSessionQuery } from './get-owned-session.query';
+
+@QueryHandler(GetOwnedSessionQuery)
+export class GetOwnedSessionHandler implements IQueryHandler<GetOwnedSessionQuery> {
+  constructor(
+    private readonly em: EntityManager,
+    @InjectMetric(ISOLATION_DENIALS) private readonly denials: Counter<string>,
+  ) {}
+
+  async execute({ projectId, sessionId, ownerId }: GetOwnedSessionQuery): Promise<ChatSession> {
+    const session = await this.em.findOne(ChatSession, { id: sessionId, project: projectId, ownerId });
+    if (!session) throw notFound(this.denials, 'session');
+    return session;
+  }
+}
