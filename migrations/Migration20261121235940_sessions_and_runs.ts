@@ -10,7 +10,7 @@ export class Migration20261121235940_sessions_and_runs extends Migration {
     );
     this.addSql(`create type "message_role" as enum ('user', 'assistant', 'tool', 'system');`);
     this.addSql(
-      `create table "idempotency_records" ("owner_id" uuid not null, "key" varchar(255) not null, "request_hash" varchar(64) not null, "response" jsonb null, "created_at" timestamptz not null default now(), primary key ("owner_id", "key"));`,
+      `create table "idempotency_records" ("owner_id" uuid not null, "key" varchar(255) not null, "request_hash" varchar(64) not null, "response" text null, "created_at" timestamptz not null default now(), primary key ("owner_id", "key"));`,
     );
     this.addSql(
       `create index "idempotency_records_created_at_index" on "idempotency_records" ("created_at");`,

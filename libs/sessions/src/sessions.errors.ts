@@ -37,7 +37,7 @@ export class RunAlreadyFinishedError extends DomainError {
   readonly code = 'RUN_ALREADY_FINISHED';
   readonly kind = 'conflict' as const;
   constructor(status: string) {
-    super(`The run already finished (${status})`, { status });
+    super(`The run already finished (${status})`, { run_status: status });
   }
 }
 

@@ -46,7 +46,7 @@ export function bullConnection(config: AppConfig) {
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
         // The producer fails fast while Redis is down; the outbox covers the gap.
-        connection: { ...bullConnection(config), enableOfflineQueue: false, maxRetriesPerRequest: 1 },
+        connection: { ...bullConnection(config), enableOfflineQueue: false },
         prefix: `${config.redisKeyPrefix}bull`,
         defaultJobOptions: {
           attempts: 3,

@@ -41,6 +41,8 @@ export interface AppConfig {
   workerConcurrency: number;
   relayIntervalMs: number;
   runStaleAfterMs: number;
+  runLeaseTtlMs: number;
+  runJobLockMs: number;
   llm: {
     provider: 'offline' | 'openai';
     openaiApiKey: string;
@@ -103,6 +105,8 @@ export const ENV_DEFAULTS = {
   WORKER_CONCURRENCY: '8',
   RUN_RELAY_INTERVAL_MS: '2000',
   RUN_STALE_AFTER_MS: '30000',
+  RUN_LEASE_TTL_MS: '30000',
+  RUN_JOB_LOCK_MS: '30000',
   LLM_PROVIDER: '',
   OPENAI_API_KEY: '',
   OPENAI_BASE_URL: '',
@@ -227,6 +231,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     workerConcurrency: r.int('WORKER_CONCURRENCY', 1, 512),
     relayIntervalMs: r.int('RUN_RELAY_INTERVAL_MS', 100, 600_000),
     runStaleAfterMs: r.int('RUN_STALE_AFTER_MS', 1_000, 3_600_000),
+    runLeaseTtlMs: r.int('RUN_LEASE_TTL_MS', 1_000, 600_000),
+    runJobLockMs: r.int('RUN_JOB_LOCK_MS', 1_000, 600_000),
     llm: {
       provider: 'offline',
       openaiApiKey: r.raw('OPENAI_API_KEY'),

@@ -68,6 +68,8 @@ export function buildProblem(init: ProblemInit): Record<string, unknown> {
   const known = HTTP_ERROR_CODES[init.status];
   const code = init.code ?? known?.code ?? (init.status >= 500 ? 'INTERNAL' : 'BAD_REQUEST');
   return {
+    // Extensions first: they can never override the standard members.
+    ...init.extra,
     type: PROBLEM_TYPE_BASE + code.toLowerCase().replace(/_/g, '-'),
     title: init.title ?? known?.title ?? 'Error',
     status: init.status,
@@ -75,6 +77,5 @@ export function buildProblem(init: ProblemInit): Record<string, unknown> {
     instance: init.instance,
     code,
     request_id: init.requestId,
-    ...init.extra,
   };
 }

@@ -14,8 +14,9 @@ export class IdempotencyRecord {
   @Property({ type: 'string', length: 64 })
   requestHash!: string;
 
-  @Property({ type: 'json', nullable: true })
-  response: Record<string, unknown> | null = null;
+  /** The serialized response, as text so a replay is byte-identical to the first answer. */
+  @Property({ type: 'text', nullable: true })
+  response: string | null = null;
 
   @Property({ type: 'datetime', defaultRaw: 'now()', index: true })
   createdAt: Opt<Date> = new Date();

@@ -24,7 +24,6 @@ export type ExecutionOutcome =
   | { kind: 'wait'; delayMs: number }
   | { kind: 'dead_letter'; reason: string };
 
-const HEARTBEAT_MS = 5_000;
 const MAX_WAIT_DELAY_MS = 2_000;
 
 const textOf = (message: AIMessageChunk) =>
@@ -130,7 +129,8 @@ export class RunExecutor {
     await this.commands.execute(new SetAgentStatusCommand(agent.id, agent.ownerId, AgentStatus.Busy));
     this.events.publish(new SessionEvent('run_started', session.id, run.id, agent.id, { run: toRunDto(run), execution: claimed.executions }));
     const controller = this.cancellation.register(run.id);
-    const heartbeat = setInterval(() => void this.beat(slot, controller), HEARTBEAT_MS);
+    // Renew leases well before they lapse: a third of the TTL.
+    const heartbeat = setInterval(() => void this.beat(slot, controller), Math.floor(this.slots.leaseTtlMs / 3));
     heartbeat.unref();
     this.active.inc();
     try {

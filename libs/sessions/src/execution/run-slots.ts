@@ -57,12 +57,14 @@ export interface SlotRequest {
 
 @Injectable()
 export class RunSlots {
-  readonly leaseTtlMs = 30_000;
+  readonly leaseTtlMs: number;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.leaseTtlMs = config.runLeaseTtlMs;
+  }
 
   private keys(r: Pick<SlotRequest, 'sessionId' | 'agentId'>): [string, string] {
     const p = this.config.redisKeyPrefix;

@@ -18,7 +18,8 @@ interface WaitState {
  * (it holds no worker slot while it waits); a run that failed for good is thrown as unrecoverable
  * so BullMQ keeps the job in its failed set (the dead letters), visible also as the run's status.
  */
-@Processor(AGENT_RUNS_QUEUE, { concurrency: 8, lockDuration: 30_000, stalledInterval: 15_000, maxStalledCount: 3 })
+// Started in onApplicationBootstrap, once the configured options are applied.
+@Processor(AGENT_RUNS_QUEUE, { autorun: false, maxStalledCount: 3 })
 export class RunAgentProcessor extends WorkerHost implements OnApplicationBootstrap {
   private readonly logger = new Logger(RunAgentProcessor.name);
 
@@ -32,8 +33,12 @@ export class RunAgentProcessor extends WorkerHost implements OnApplicationBootst
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.worker.concurrency = this.config.workerConcurrency;
     await this.cancellation.listen();
+    // A crashed worker's job is re-delivered once its lock lapses (BullMQ's stalled-job check).
+    this.worker.opts.lockDuration = this.config.runJobLockMs;
+    this.worker.opts.stalledInterval = Math.max(500, Math.floor(this.config.runJobLockMs / 2));
+    this.worker.concurrency = this.config.workerConcurrency;
+    this.worker.run().catch((error: Error) => this.logger.error(`Run worker stopped: ${error.message}`));
   }
 
   async process(job: Job<RunJobData & WaitState>, token?: string): Promise<void> {

@@ -59,15 +59,14 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
           tx.getTransactionContext(),
         );
         if (claimed.length === 0) {
-          const [previous] = await conn.execute<{ request_hash: string; response: SendMessageResponseDto | string | null }[]>(
+          const [previous] = await conn.execute<{ request_hash: string; response: string | null }[]>(
             'select request_hash, response from idempotency_records where owner_id = ? and key = ?',
             [ownerId, idempotencyKey],
             'all',
             tx.getTransactionContext(),
           );
           if (!previous || previous.request_hash !== requestHash || !previous.response) throw new IdempotencyKeyReusedError();
-          const response = typeof previous.response === 'string' ? (JSON.parse(previous.response) as SendMessageResponseDto) : previous.response;
-          return { replay: true as const, response };
+          return { replay: true as const, response: JSON.parse(previous.response) as SendMessageResponseDto };
         }
       }
 
@@ -108,7 +107,7 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
       const response: SendMessageResponseDto = { message: toMessageDto(message), run: toRunDto(run) };
       if (idempotencyKey) {
         await conn.execute(
-          'update idempotency_records set response = ?::jsonb where owner_id = ? and key = ?',
+          'update idempotency_records set response = ? where owner_id = ? and key = ?',
           [JSON.stringify(response), ownerId, idempotencyKey],
           'run',
           tx.getTransactionContext(),
