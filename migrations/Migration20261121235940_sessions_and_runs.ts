@@ -33,7 +33,7 @@ export class Migration20261121235940_sessions_and_runs extends Migration {
     );
 
     this.addSql(
-      `create table "runs" ("id" uuid not null, "session_id" uuid not null, "project_id" uuid not null, "owner_id" uuid not null, "agent_id" uuid not null, "agent_name" varchar(100) not null, "parent_run_id" uuid null, "mode" "run_mode" not null default 'direct', "status" "run_status" not null default 'queued', "input_message_id" uuid not null, "output_message_id" uuid null, "steps" jsonb not null, "usage" jsonb null, "error" jsonb null, "executions" int not null default 0, "heartbeat_at" timestamptz null, "cancel_requested_at" timestamptz null, "created_at" timestamptz not null default now(), "started_at" timestamptz null, "finished_at" timestamptz null, primary key ("id"));`,
+      `create table "runs" ("id" uuid not null, "session_id" uuid not null, "project_id" uuid not null, "owner_id" uuid not null, "agent_id" uuid not null, "agent_name" varchar(100) not null, "parent_run_id" uuid null, "mode" "run_mode" not null default 'direct', "status" "run_status" not null default 'queued', "input_message_id" uuid not null, "output_message_id" uuid null, "steps" jsonb not null, "usage" jsonb null, "error" jsonb null, "executions" int not null default 0, "heartbeat_at" timestamptz null, "worker_id" varchar(200) null, "cancel_requested_at" timestamptz null, "created_at" timestamptz not null default now(), "started_at" timestamptz null, "finished_at" timestamptz null, primary key ("id"));`,
     );
     this.addSql(`create index "runs_owner_id_index" on "runs" ("owner_id");`);
     this.addSql(`create index "runs_agent_id_index" on "runs" ("agent_id");`);

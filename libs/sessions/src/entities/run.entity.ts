@@ -98,6 +98,10 @@ export class Run {
   @Property({ type: 'datetime', nullable: true })
   heartbeatAt: Date | null = null;
 
+  /** host:pid of the worker process executing it (operations and crash forensics). */
+  @Property({ type: 'string', length: 200, nullable: true })
+  workerId: string | null = null;
+
   @Property({ type: 'datetime', nullable: true })
   cancelRequestedAt: Date | null = null;
 

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { Injectable, Logger } from '@nestjs/common';
 import { CommandBus, EventBus, QueryBus } from '@nestjs/cqrs';
 import { EntityManager, RequestContext, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
@@ -25,6 +26,7 @@ export type ExecutionOutcome =
   | { kind: 'dead_letter'; reason: string };
 
 const MAX_WAIT_DELAY_MS = 2_000;
+const WORKER_ID = `${hostname()}:${process.pid}`;
 
 const textOf = (message: AIMessageChunk) =>
   typeof message.content === 'string'
@@ -117,9 +119,10 @@ export class RunExecutor {
   private async runWithSlots(run: Run, session: ChatSession, agent: Agent, slot: SlotRequest): Promise<ExecutionOutcome> {
     const conn = this.em.getConnection();
     const [claimed] = await conn.execute<{ executions: number; cancel_requested_at: Date | null }[]>(
-      `update runs set status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now(), executions = executions + 1
+      `update runs set status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now(),
+         executions = executions + 1, worker_id = ?
        where id = ? and status in ('queued', 'running') returning executions, cancel_requested_at`,
-      [run.id],
+      [WORKER_ID, run.id],
     );
     if (!claimed) return { kind: 'done' };
     await this.em.refresh(run);
