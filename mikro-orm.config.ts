@@ -11,7 +11,18 @@ import { ChatSession, IdempotencyRecord, Message, OutboxEntry, Run } from '@code
 import { MIGRATIONS } from './migrations';
 
 /** Every entity of every feature; the one list both the app and the migrator use. */
-export const ENTITIES = [User, RefreshToken, Project, Agent, AgentMemory, ChatSession, Message, Run, OutboxEntry, IdempotencyRecord];
+export const ENTITIES = [
+  User,
+  RefreshToken,
+  Project,
+  Agent,
+  AgentMemory,
+  ChatSession,
+  Message,
+  Run,
+  OutboxEntry,
+  IdempotencyRecord,
+];
 
 /** MikroORM options for a validated AppConfig (the app, tests and migration scripts share it). */
 export function createOrmConfig(

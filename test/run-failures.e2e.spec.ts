@@ -42,7 +42,9 @@ describe('run failures and dead letters (e2e, OpenAI-compatible stub)', () => {
     const { run } = await sendMessage(t.http, user, projectId, sid, { content: 'hello provider' });
     const done = await waitForRun(t.http, user, projectId, sid, run.id);
     expect(done.status).toBe('completed');
-    const messages = (await t.http.get(`/v1/my/projects/${projectId}/sessions/${sid}/messages`).set(user.auth)).body.items;
+    const messages = (
+      await t.http.get(`/v1/my/projects/${projectId}/sessions/${sid}/messages`).set(user.auth)
+    ).body.items;
     expect(messages[1].content).toBe('All good');
     // The agent's model and the prompt reached the provider.
     expect(stub.requests[0].body).toMatchObject({ model: 'gpt-4o-mini', stream: true });
@@ -50,7 +52,10 @@ describe('run failures and dead letters (e2e, OpenAI-compatible stub)', () => {
   });
 
   it('retries a transient error within the attempt cap and completes', async () => {
-    stub.respondWith({ kind: 'status', status: 429, retryAfter: '0' }, { kind: 'stream', tokens: ['second try'] });
+    stub.respondWith(
+      { kind: 'status', status: 429, retryAfter: '0' },
+      { kind: 'stream', tokens: ['second try'] },
+    );
     const sid = await createSession(t.http, user, projectId);
     const { run } = await sendMessage(t.http, user, projectId, sid, { content: 'please' });
     expect((await waitForRun(t.http, user, projectId, sid, run.id)).status).toBe('completed');
@@ -63,7 +68,10 @@ describe('run failures and dead letters (e2e, OpenAI-compatible stub)', () => {
     const { run } = await sendMessage(t.http, user, projectId, sid, { content: 'this will fail' });
     const failed = await waitForRun(t.http, user, projectId, sid, run.id);
     expect(failed.status).toBe('failed');
-    expect(failed.error).toEqual({ code: 'LLM_SERVER_ERROR', message: expect.stringContaining('500') });
+    expect(failed.error).toEqual({
+      code: 'LLM_SERVER_ERROR',
+      message: expect.stringContaining('500'),
+    });
     // The attempt cap holds across layers: no BullMQ retry on top of the model retries.
     expect(stub.requests).toHaveLength(2);
 
@@ -75,7 +83,9 @@ describe('run failures and dead letters (e2e, OpenAI-compatible stub)', () => {
     const metrics = (await t.http.get('/metrics')).text;
     expect(metrics).toMatch(/codelab_runs_dead_lettered_total [1-9]/);
     expect(metrics).toMatch(/codelab_runs_finished_total\{status="failed"\} [1-9]/);
-    const messages = (await t.http.get(`/v1/my/projects/${projectId}/sessions/${sid}/messages`).set(user.auth)).body.items;
+    const messages = (
+      await t.http.get(`/v1/my/projects/${projectId}/sessions/${sid}/messages`).set(user.auth)
+    ).body.items;
     expect(messages.map((m: { role: string }) => m.role)).toEqual(['user']);
   });
 

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { MikroORM } from '@mikro-orm/postgresql';
-import { createTestApp, expectProblem, registerUser, type TestApp, type TestUser } from './support/test-app';
+import {
+  createTestApp,
+  expectProblem,
+  registerUser,
+  type TestApp,
+  type TestUser,
+} from './support/test-app';
 import { createProject, createSession, sendMessage, waitForRun } from './support/sessions-helpers';
 import { waitFor } from './support/child-process';
 
@@ -12,7 +18,9 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
   const base = () => `/v1/my/projects/${projectId}/sessions`;
 
   beforeAll(async () => {
-    t = await createTestApp({ env: { APP_ROLE: 'all', OFFLINE_LLM_TOKEN_DELAY_MS: '15', RUN_RELAY_INTERVAL_MS: '300' } });
+    t = await createTestApp({
+      env: { APP_ROLE: 'all', OFFLINE_LLM_TOKEN_DELAY_MS: '15', RUN_RELAY_INTERVAL_MS: '300' },
+    });
     alice = await registerUser(t.http);
     bob = await registerUser(t.http);
     projectId = await createProject(t.http, alice);
@@ -23,27 +31,55 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
 
   describe('sessions', () => {
     it('creates with the first agent as current, lists newest first, renames, archives', async () => {
-      const agents = (await t.http.get(`/v1/my/projects/${projectId}/agents`).set(alice.auth)).body.items;
-      const created = (await t.http.post(base()).set(alice.auth).send({ title: 'First' }).expect(201)).body;
-      expect(created).toMatchObject({ title: 'First', current_agent_id: agents[0].id, message_count: 0, archived_at: null });
-      const second = (await t.http.post(base()).set(alice.auth).send({ agent: 'DocumentWriter' }).expect(201)).body;
+      const agents = (await t.http.get(`/v1/my/projects/${projectId}/agents`).set(alice.auth)).body
+        .items;
+      const created = (
+        await t.http.post(base()).set(alice.auth).send({ title: 'First' }).expect(201)
+      ).body;
+      expect(created).toMatchObject({
+        title: 'First',
+        current_agent_id: agents[0].id,
+        message_count: 0,
+        archived_at: null,
+      });
+      const second = (
+        await t.http.post(base()).set(alice.auth).send({ agent: 'DocumentWriter' }).expect(201)
+      ).body;
       expect(second).toMatchObject({ title: 'New session', current_agent_id: agents[2].id });
-      expectProblem(await t.http.post(base()).set(alice.auth).send({ agent: 'Nobody' }), 422, 'UNKNOWN_AGENT');
+      expectProblem(
+        await t.http.post(base()).set(alice.auth).send({ agent: 'Nobody' }),
+        422,
+        'UNKNOWN_AGENT',
+      );
 
-      const list = (await t.http.get(base()).set(alice.auth).expect(200)).body.items.map((s: { id: string }) => s.id);
+      const list = (await t.http.get(base()).set(alice.auth).expect(200)).body.items.map(
+        (s: { id: string }) => s.id,
+      );
       expect(list.indexOf(second.id)).toBeLessThan(list.indexOf(created.id));
 
-      const renamed = await t.http.patch(`${base()}/${created.id}`).set(alice.auth).send({ title: 'Renamed' }).expect(200);
+      const renamed = await t.http
+        .patch(`${base()}/${created.id}`)
+        .set(alice.auth)
+        .send({ title: 'Renamed' })
+        .expect(200);
       expect(renamed.body.title).toBe('Renamed');
-      expectProblem(await t.http.patch(`${base()}/${created.id}`).set(alice.auth).send({ title: '' }), 400);
+      expectProblem(
+        await t.http.patch(`${base()}/${created.id}`).set(alice.auth).send({ title: '' }),
+        400,
+      );
 
       await t.http.delete(`${base()}/${created.id}`).set(alice.auth).expect(204);
       const archived = await t.http.get(`${base()}/${created.id}`).set(alice.auth).expect(200);
       expect(archived.body.archived_at).toEqual(expect.any(String));
-      const after = (await t.http.get(base()).set(alice.auth)).body.items.map((s: { id: string }) => s.id);
+      const after = (await t.http.get(base()).set(alice.auth)).body.items.map(
+        (s: { id: string }) => s.id,
+      );
       expect(after).not.toContain(created.id);
       expectProblem(
-        await t.http.post(`${base()}/${created.id}/messages`).set(alice.auth).send({ content: 'hello?' }),
+        await t.http
+          .post(`${base()}/${created.id}/messages`)
+          .set(alice.auth)
+          .send({ content: 'hello?' }),
         409,
         'SESSION_ARCHIVED',
       );
@@ -53,46 +89,82 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
   describe('a direct call', () => {
     it('answers 202 {message, run}, then completes with user and assistant messages in order', async () => {
       const sid = await createSession(t.http, alice, projectId);
-      const accepted = await sendMessage(t.http, alice, projectId, sid, { content: 'How do I rotate the logs?' });
-      expect(accepted.message).toMatchObject({ seq: 1, role: 'user', content: 'How do I rotate the logs?', agent_name: 'CodeAssistant' });
-      expect(accepted.run).toMatchObject({ status: 'queued', mode: 'direct', input_message_id: accepted.message.id });
+      const accepted = await sendMessage(t.http, alice, projectId, sid, {
+        content: 'How do I rotate the logs?',
+      });
+      expect(accepted.message).toMatchObject({
+        seq: 1,
+        role: 'user',
+        content: 'How do I rotate the logs?',
+        agent_name: 'CodeAssistant',
+      });
+      expect(accepted.run).toMatchObject({
+        status: 'queued',
+        mode: 'direct',
+        input_message_id: accepted.message.id,
+      });
 
       const run = await waitForRun(t.http, alice, projectId, sid, accepted.run.id);
       expect(run.status).toBe('completed');
       expect(run.usage?.output_tokens).toBeGreaterThan(0);
       expect(Date.parse(run.started_at ?? '')).toBeGreaterThanOrEqual(Date.parse(run.created_at));
-      expect(Date.parse(run.finished_at ?? '')).toBeGreaterThanOrEqual(Date.parse(run.started_at ?? ''));
+      expect(Date.parse(run.finished_at ?? '')).toBeGreaterThanOrEqual(
+        Date.parse(run.started_at ?? ''),
+      );
 
-      const messages = (await t.http.get(`${base()}/${sid}/messages`).set(alice.auth).expect(200)).body;
+      const messages = (await t.http.get(`${base()}/${sid}/messages`).set(alice.auth).expect(200))
+        .body;
       expect(messages.items.map((m: { seq: number; role: string }) => [m.seq, m.role])).toEqual([
         [1, 'user'],
         [2, 'assistant'],
       ]);
-      expect(messages.items[1]).toMatchObject({ run_id: run.id, agent_name: 'CodeAssistant', id: run.output_message_id });
+      expect(messages.items[1]).toMatchObject({
+        run_id: run.id,
+        agent_name: 'CodeAssistant',
+        id: run.output_message_id,
+      });
       expect(messages.items[1].content).toContain('[offline model]');
       expect(messages.items[1].content).toContain('How do I rotate the logs?');
     });
 
     it('goes to target_agent by name or id, and answers 422 for an agent not in this project', async () => {
       const sid = await createSession(t.http, alice, projectId);
-      const byName = await sendMessage(t.http, alice, projectId, sid, { content: 'Write docs', target_agent: 'DocumentWriter' });
+      const byName = await sendMessage(t.http, alice, projectId, sid, {
+        content: 'Write docs',
+        target_agent: 'DocumentWriter',
+      });
       expect(byName.run).toMatchObject({ agent_name: 'DocumentWriter' });
-      const byId = await sendMessage(t.http, alice, projectId, sid, { content: 'Again', target_agent: byName.run.agent_id });
+      const byId = await sendMessage(t.http, alice, projectId, sid, {
+        content: 'Again',
+        target_agent: byName.run.agent_id,
+      });
       expect(byId.run.agent_id).toBe(byName.run.agent_id);
       const bobProject = await createProject(t.http, bob);
-      const bobAgent = (await t.http.get(`/v1/my/projects/${bobProject}/agents`).set(bob.auth)).body.items[0];
+      const bobAgent = (await t.http.get(`/v1/my/projects/${bobProject}/agents`).set(bob.auth)).body
+        .items[0];
       expectProblem(
-        await t.http.post(`${base()}/${sid}/messages`).set(alice.auth).send({ content: 'x', target_agent: bobAgent.id }),
+        await t.http
+          .post(`${base()}/${sid}/messages`)
+          .set(alice.auth)
+          .send({ content: 'x', target_agent: bobAgent.id }),
         422,
         'UNKNOWN_AGENT',
       );
-      expectProblem(await t.http.post(`${base()}/${sid}/messages`).set(alice.auth).send({ content: 'x', target_agent: 'Ghost' }), 422);
+      expectProblem(
+        await t.http
+          .post(`${base()}/${sid}/messages`)
+          .set(alice.auth)
+          .send({ content: 'x', target_agent: 'Ghost' }),
+        422,
+      );
       await waitForRun(t.http, alice, projectId, sid, byId.run.id);
     });
 
     it('remembers the interaction in the agent memory', async () => {
       const sid = await createSession(t.http, alice, projectId, { agent: 'DataAnalyst' });
-      const { run } = await sendMessage(t.http, alice, projectId, sid, { content: 'The churn report lives in data/churn.csv' });
+      const { run } = await sendMessage(t.http, alice, projectId, sid, {
+        content: 'The churn report lives in data/churn.csv',
+      });
       await waitForRun(t.http, alice, projectId, sid, run.id);
       const mem = await t.http
         .get(`/v1/my/projects/${projectId}/agents/${run.agent_id}/memory`)
@@ -107,12 +179,36 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
   describe('validation', () => {
     it('refuses empty, whitespace-only, oversized and mistyped content', async () => {
       const sid = await createSession(t.http, alice, projectId);
-      for (const body of [{}, { content: '' }, { content: '   \n\t ' }, { content: 'x'.repeat(32_001) }, { content: 42 }, { content: 'ok', extra: 1 }]) {
-        expectProblem(await t.http.post(`${base()}/${sid}/messages`).set(alice.auth).send(body), 400, 'VALIDATION_FAILED');
+      for (const body of [
+        {},
+        { content: '' },
+        { content: '   \n\t ' },
+        { content: 'x'.repeat(32_001) },
+        { content: 42 },
+        { content: 'ok', extra: 1 },
+      ]) {
+        expectProblem(
+          await t.http.post(`${base()}/${sid}/messages`).set(alice.auth).send(body),
+          400,
+          'VALIDATION_FAILED',
+        );
       }
       await sendMessage(t.http, alice, projectId, sid, { content: 'x'.repeat(32_000) });
-      expectProblem(await t.http.post(`${base()}/${sid}/messages`).set(alice.auth).set('Idempotency-Key', 'bad key!').send({ content: 'x' }), 400);
-      for (const q of [{ limit: 0 }, { limit: 101 }, { before: 0 }, { after: -1 }, { after: 'x' }]) {
+      expectProblem(
+        await t.http
+          .post(`${base()}/${sid}/messages`)
+          .set(alice.auth)
+          .set('Idempotency-Key', 'bad key!')
+          .send({ content: 'x' }),
+        400,
+      );
+      for (const q of [
+        { limit: 0 },
+        { limit: 101 },
+        { before: 0 },
+        { after: -1 },
+        { after: 'x' },
+      ]) {
         expectProblem(await t.http.get(`${base()}/${sid}/messages`).query(q).set(alice.auth), 400);
       }
     });
@@ -124,7 +220,11 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
       const key = `key-${randomUUID()}`;
       const responses = await Promise.all(
         Array.from({ length: 5 }, () =>
-          t.http.post(`${base()}/${sid}/messages`).set(alice.auth).set('Idempotency-Key', key).send({ content: 'only once' }),
+          t.http
+            .post(`${base()}/${sid}/messages`)
+            .set(alice.auth)
+            .set('Idempotency-Key', key)
+            .send({ content: 'only once' }),
         ),
       );
       expect(responses.map((r) => r.status)).toEqual([202, 202, 202, 202, 202]);
@@ -137,16 +237,26 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
       expect(runs).toHaveLength(1);
 
       // Replayed later: still the same answer.
-      const again = await t.http.post(`${base()}/${sid}/messages`).set(alice.auth).set('Idempotency-Key', key).send({ content: 'only once' });
+      const again = await t.http
+        .post(`${base()}/${sid}/messages`)
+        .set(alice.auth)
+        .set('Idempotency-Key', key)
+        .send({ content: 'only once' });
       expect(again.status).toBe(202);
       expect(again.body).toEqual(responses[0].body);
       // Same key, different body: refused, nothing created.
       expectProblem(
-        await t.http.post(`${base()}/${sid}/messages`).set(alice.auth).set('Idempotency-Key', key).send({ content: 'something else' }),
+        await t.http
+          .post(`${base()}/${sid}/messages`)
+          .set(alice.auth)
+          .set('Idempotency-Key', key)
+          .send({ content: 'something else' }),
         422,
         'IDEMPOTENCY_KEY_REUSED',
       );
-      expect((await t.http.get(`${base()}/${sid}/runs`).set(alice.auth)).body.items).toHaveLength(1);
+      expect((await t.http.get(`${base()}/${sid}/runs`).set(alice.auth)).body.items).toHaveLength(
+        1,
+      );
     });
   });
 
@@ -165,7 +275,8 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
     });
 
     const page = async (query: Record<string, number>) =>
-      (await t.http.get(`${base()}/${sid}/messages`).query(query).set(alice.auth).expect(200)).body as {
+      (await t.http.get(`${base()}/${sid}/messages`).query(query).set(alice.auth).expect(200))
+        .body as {
         items: { seq: number }[];
         has_more: boolean;
       };
@@ -198,7 +309,11 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
     it('stays stable while new messages arrive', async () => {
       const first = await page({ after: 0, limit: 40 });
       // New messages land at the end while the client pages forward.
-      await Promise.all(Array.from({ length: 3 }, (_, i) => sendMessage(t.http, alice, projectId, sid, { content: `late ${i}` })));
+      await Promise.all(
+        Array.from({ length: 3 }, (_, i) =>
+          sendMessage(t.http, alice, projectId, sid, { content: `late ${i}` }),
+        ),
+      );
       const second = await page({ after: 40, limit: 40 });
       expect(second.items.map((m) => m.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 41));
       const olderPage = await page({ before: 41, limit: 40 });
@@ -210,26 +325,49 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
     it('cancels a queued run at once, a running one cooperatively, and refuses a finished one', async () => {
       const sid = await createSession(t.http, alice, projectId);
       // The first run takes about a second (15 ms per token); the second waits behind it.
-      const first = await sendMessage(t.http, alice, projectId, sid, { content: 'word '.repeat(40) });
+      const first = await sendMessage(t.http, alice, projectId, sid, {
+        content: 'word '.repeat(40),
+      });
       const second = await sendMessage(t.http, alice, projectId, sid, { content: 'second' });
 
-      const queued = await t.http.post(`${base()}/${sid}/runs/${second.run.id}/cancel`).set(alice.auth).expect(202);
+      const queued = await t.http
+        .post(`${base()}/${sid}/runs/${second.run.id}/cancel`)
+        .set(alice.auth)
+        .expect(202);
       expect(queued.body.status).toBe('cancelled');
 
       await waitForRun(t.http, alice, projectId, sid, first.run.id, ['running']);
       await t.http.post(`${base()}/${sid}/runs/${first.run.id}/cancel`).set(alice.auth).expect(202);
-      const stopped = await waitForRun(t.http, alice, projectId, sid, first.run.id, ['cancelled', 'completed'], 5_000);
+      const stopped = await waitForRun(
+        t.http,
+        alice,
+        projectId,
+        sid,
+        first.run.id,
+        ['cancelled', 'completed'],
+        5_000,
+      );
       expect(stopped.status).toBe('cancelled');
       expect(stopped.output_message_id).toBeNull();
       const messages = (await t.http.get(`${base()}/${sid}/messages`).set(alice.auth)).body.items;
       expect(messages.map((m: { role: string }) => m.role)).toEqual(['user', 'user']);
 
-      expectProblem(await t.http.post(`${base()}/${sid}/runs/${first.run.id}/cancel`).set(alice.auth), 409, 'RUN_ALREADY_FINISHED');
-      expectProblem(await t.http.post(`${base()}/${sid}/runs/${second.run.id}/cancel`).set(alice.auth), 409, 'RUN_ALREADY_FINISHED');
+      expectProblem(
+        await t.http.post(`${base()}/${sid}/runs/${first.run.id}/cancel`).set(alice.auth),
+        409,
+        'RUN_ALREADY_FINISHED',
+      );
+      expectProblem(
+        await t.http.post(`${base()}/${sid}/runs/${second.run.id}/cancel`).set(alice.auth),
+        409,
+        'RUN_ALREADY_FINISHED',
+      );
 
       // The session keeps working after cancellations.
       const third = await sendMessage(t.http, alice, projectId, sid, { content: 'still there?' });
-      expect((await waitForRun(t.http, alice, projectId, sid, third.run.id)).status).toBe('completed');
+      expect((await waitForRun(t.http, alice, projectId, sid, third.run.id)).status).toBe(
+        'completed',
+      );
     });
   });
 
@@ -252,9 +390,17 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
         // Bob's own project, Alice's ids.
         () => t.http.get(`/v1/my/projects/${bobProject}/sessions/${sid}`).set(bob.auth),
         () => t.http.get(`/v1/my/projects/${bobProject}/sessions/${sid}/messages`).set(bob.auth),
-        () => t.http.post(`/v1/my/projects/${bobProject}/sessions/${sid}/messages`).set(bob.auth).send({ content: 'hi' }),
-        () => t.http.get(`/v1/my/projects/${bobProject}/sessions/${sid}/runs/${run.id}`).set(bob.auth),
-        () => t.http.post(`/v1/my/projects/${bobProject}/sessions/${sid}/runs/${run.id}/cancel`).set(bob.auth),
+        () =>
+          t.http
+            .post(`/v1/my/projects/${bobProject}/sessions/${sid}/messages`)
+            .set(bob.auth)
+            .send({ content: 'hi' }),
+        () =>
+          t.http.get(`/v1/my/projects/${bobProject}/sessions/${sid}/runs/${run.id}`).set(bob.auth),
+        () =>
+          t.http
+            .post(`/v1/my/projects/${bobProject}/sessions/${sid}/runs/${run.id}/cancel`)
+            .set(bob.auth),
       ];
       for (const route of routes) expectProblem(await route(), 404, 'NOT_FOUND');
       const missing = randomUUID();
@@ -268,10 +414,20 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
 
   it('marks the agent busy while it runs and ready afterwards', async () => {
     const sid = await createSession(t.http, alice, projectId, { agent: 'DataAnalyst' });
-    const { run } = await sendMessage(t.http, alice, projectId, sid, { content: 'long '.repeat(60) });
+    const { run } = await sendMessage(t.http, alice, projectId, sid, {
+      content: 'long '.repeat(60),
+    });
     const agentUrl = `/v1/my/projects/${projectId}/agents/${run.agent_id}`;
-    await waitFor('the agent to be busy', async () => (await t.http.get(agentUrl).set(alice.auth)).body.status === 'busy', 10_000);
+    await waitFor(
+      'the agent to be busy',
+      async () => (await t.http.get(agentUrl).set(alice.auth)).body.status === 'busy',
+      10_000,
+    );
     await waitForRun(t.http, alice, projectId, sid, run.id);
-    await waitFor('the agent to be ready', async () => (await t.http.get(agentUrl).set(alice.auth)).body.status === 'ready', 10_000);
+    await waitFor(
+      'the agent to be ready',
+      async () => (await t.http.get(agentUrl).set(alice.auth)).body.status === 'ready',
+      10_000,
+    );
   });
 });

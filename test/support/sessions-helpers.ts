@@ -17,8 +17,15 @@ export async function createProject(http: Http, user: TestUser, name = 'Project'
   return (await http.post('/v1/my/projects').set(user.auth).send({ name }).expect(201)).body.id;
 }
 
-export async function createSession(http: Http, user: TestUser, projectId: string, body: Record<string, unknown> = {}): Promise<string> {
-  return (await http.post(`/v1/my/projects/${projectId}/sessions`).set(user.auth).send(body).expect(201)).body.id;
+export async function createSession(
+  http: Http,
+  user: TestUser,
+  projectId: string,
+  body: Record<string, unknown> = {},
+): Promise<string> {
+  return (
+    await http.post(`/v1/my/projects/${projectId}/sessions`).set(user.auth).send(body).expect(201)
+  ).body.id;
 }
 
 export async function sendMessage(
@@ -28,7 +35,13 @@ export async function sendMessage(
   sessionId: string,
   body: Record<string, unknown>,
 ): Promise<{ message: { id: string; seq: number }; run: RunView }> {
-  return (await http.post(`/v1/my/projects/${projectId}/sessions/${sessionId}/messages`).set(user.auth).send(body).expect(202)).body;
+  return (
+    await http
+      .post(`/v1/my/projects/${projectId}/sessions/${sessionId}/messages`)
+      .set(user.auth)
+      .send(body)
+      .expect(202)
+  ).body;
 }
 
 /** Polls the run until its status is one of `statuses` (deadline, no fixed sleeps). */
@@ -45,7 +58,9 @@ export async function waitForRun(
   await waitFor(
     `run ${runId} to reach ${statuses.join('/')}`,
     async () => {
-      const res = await http.get(`/v1/my/projects/${projectId}/sessions/${sessionId}/runs/${runId}`).set(user.auth);
+      const res = await http
+        .get(`/v1/my/projects/${projectId}/sessions/${sessionId}/runs/${runId}`)
+        .set(user.auth);
       last = res.body as RunView;
       return statuses.includes(last.status);
     },

@@ -42,7 +42,10 @@ export class RunAlreadyFinishedError extends DomainError {
 }
 
 /** Missing and foreign resources are one answer; both count as an isolation denial. */
-export function notFound(denials: Counter<string>, resource: 'session' | 'run'): ResourceNotFoundError {
+export function notFound(
+  denials: Counter<string>,
+  resource: 'session' | 'run',
+): ResourceNotFoundError {
   denials.inc({ resource });
   return new ResourceNotFoundError(resource === 'session' ? 'Session' : 'Run');
 }

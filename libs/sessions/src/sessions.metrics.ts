@@ -1,4 +1,8 @@
-import { makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import {
+  makeCounterProvider,
+  makeGaugeProvider,
+  makeHistogramProvider,
+} from '@willsoto/nestjs-prometheus';
 
 export const RUNS_FINISHED = 'codelab_runs_finished_total';
 export const RUN_DURATION = 'codelab_run_duration_seconds';
@@ -10,7 +14,11 @@ export const RUNS_DEAD_LETTERED = 'codelab_runs_dead_lettered_total';
 export const MESSAGES_ACCEPTED = 'codelab_messages_accepted_total';
 
 export const sessionMetricProviders = [
-  makeCounterProvider({ name: RUNS_FINISHED, help: 'Runs that reached a final status, by status', labelNames: ['status'] }),
+  makeCounterProvider({
+    name: RUNS_FINISHED,
+    help: 'Runs that reached a final status, by status',
+    labelNames: ['status'],
+  }),
   makeHistogramProvider({
     name: RUN_DURATION,
     help: 'Run execution time (start to finish) in seconds, by final status',
@@ -22,13 +30,20 @@ export const sessionMetricProviders = [
     help: 'Time from accepting a message to its run starting, in seconds',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
   }),
-  makeGaugeProvider({ name: RUN_QUEUE_DEPTH, help: 'Jobs in the agent-runs queue by state', labelNames: ['state'] }),
+  makeGaugeProvider({
+    name: RUN_QUEUE_DEPTH,
+    help: 'Jobs in the agent-runs queue by state',
+    labelNames: ['state'],
+  }),
   makeGaugeProvider({ name: RUNS_ACTIVE, help: 'Runs executing in this process' }),
   makeCounterProvider({
     name: RUN_SLOT_WAITS,
     help: 'Times a run had to wait for a slot, by reason (session order, session, agent limit)',
     labelNames: ['reason'],
   }),
-  makeCounterProvider({ name: RUNS_DEAD_LETTERED, help: 'Run jobs moved to the failed (dead-letter) set' }),
+  makeCounterProvider({
+    name: RUNS_DEAD_LETTERED,
+    help: 'Run jobs moved to the failed (dead-letter) set',
+  }),
   makeCounterProvider({ name: MESSAGES_ACCEPTED, help: 'User messages accepted (202)' }),
 ];

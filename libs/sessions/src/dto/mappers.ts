@@ -62,7 +62,10 @@ export function messageRowToDto(r: MessageRow): MessageDto {
     agent_id: r.agent_id,
     agent_name: r.agent_name,
     run_id: r.run_id,
-    metadata: typeof r.metadata === 'string' ? (JSON.parse(r.metadata) as Record<string, unknown>) : r.metadata,
+    metadata:
+      typeof r.metadata === 'string'
+        ? (JSON.parse(r.metadata) as Record<string, unknown>)
+        : r.metadata,
     created_at: new Date(r.created_at).toISOString(),
   };
 }

@@ -1,6 +1,15 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength, ValidateIf } from 'class-validator';
+import {
+  IsInt,
+  IsOptional,
+  IsString,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateIf,
+} from 'class-validator';
 import { type ChatSession } from '../entities/chat-session.entity';
 import { MessageRole } from '../entities/message.entity';
 import { RunMode, RunStatus, type RunError, type RunUsage } from '../entities/run.entity';
@@ -17,7 +26,10 @@ export class CreateSessionDto {
   @MaxLength(200)
   title?: string;
 
-  @ApiPropertyOptional({ example: 'CodeAssistant', description: 'Name or id of the agent to start with (default: the first agent)' })
+  @ApiPropertyOptional({
+    example: 'CodeAssistant',
+    description: 'Name or id of the agent to start with (default: the first agent)',
+  })
   @ValidateIf(present)
   @IsString()
   @MinLength(1)
@@ -41,7 +53,12 @@ export class SessionDto {
   project_id!: string;
   @ApiProperty({ example: 'Refactor the billing module' })
   title!: string;
-  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: '5d3c8f0a-0d6e-4f3a-9c55-0b1f5f7e2a10' })
+  @ApiProperty({
+    format: 'uuid',
+    nullable: true,
+    type: String,
+    example: '5d3c8f0a-0d6e-4f3a-9c55-0b1f5f7e2a10',
+  })
   current_agent_id!: string | null;
   @ApiProperty({ example: 12, description: 'Number of messages (the last seq)' })
   message_count!: number;
@@ -79,10 +96,15 @@ export class SendMessageDto {
   @MinLength(1)
   @MaxLength(32_000)
   // Whitespace alone is not a message.
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' && value.trim() === '' ? '' : value))
+  @Transform(({ value }: { value: unknown }) =>
+    typeof value === 'string' && value.trim() === '' ? '' : value,
+  )
   content!: string;
 
-  @ApiPropertyOptional({ example: 'DocumentWriter', description: 'Name or id of an agent of this project (direct call)' })
+  @ApiPropertyOptional({
+    example: 'DocumentWriter',
+    description: 'Name or id of an agent of this project (direct call)',
+  })
   @ValidateIf(present)
   @IsString()
   @MinLength(1)
@@ -91,14 +113,20 @@ export class SendMessageDto {
 }
 
 export class MessageQueryDto {
-  @ApiPropertyOptional({ description: 'Messages with seq below this, the newest of them', example: 51 })
+  @ApiPropertyOptional({
+    description: 'Messages with seq below this, the newest of them',
+    example: 51,
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(1)
   before?: number;
 
-  @ApiPropertyOptional({ description: 'Messages with seq above this, the oldest of them', example: 0 })
+  @ApiPropertyOptional({
+    description: 'Messages with seq above this, the oldest of them',
+    example: 0,
+  })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -140,7 +168,10 @@ export class MessageDto {
 export class MessagePageDto {
   @ApiProperty({ type: [MessageDto], description: 'Ascending by seq' })
   items!: MessageDto[];
-  @ApiProperty({ example: false, description: 'More messages exist beyond this page in the direction asked' })
+  @ApiProperty({
+    example: false,
+    description: 'More messages exist beyond this page in the direction asked',
+  })
   has_more!: boolean;
 }
 
@@ -165,7 +196,12 @@ export class RunDto {
   output_message_id!: string | null;
   @ApiProperty({ nullable: true, type: Object, example: { input_tokens: 120, output_tokens: 42 } })
   usage!: RunUsage | null;
-  @ApiProperty({ nullable: true, type: Object, example: null, description: '{code, message} when failed' })
+  @ApiProperty({
+    nullable: true,
+    type: Object,
+    example: null,
+    description: '{code, message} when failed',
+  })
   error!: RunError | null;
   @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
   created_at!: string;

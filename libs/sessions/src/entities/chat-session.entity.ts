@@ -6,7 +6,8 @@ import { Project } from '@codelab/projects';
 @Entity({ tableName: 'chat_sessions' })
 @Index({
   name: 'chat_sessions_project_created_idx',
-  expression: 'create index "chat_sessions_project_created_idx" on "chat_sessions" ("project_id", "created_at" desc, "id" desc)',
+  expression:
+    'create index "chat_sessions_project_created_idx" on "chat_sessions" ("project_id", "created_at" desc, "id" desc)',
 })
 export class ChatSession {
   @PrimaryKey({ type: 'uuid' })

@@ -1,6 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { type Opt, type Ref } from '@mikro-orm/core';
-import { Entity, Enum, Index, ManyToOne, PrimaryKey, Property, Unique } from '@mikro-orm/decorators/legacy';
+import {
+  Entity,
+  Enum,
+  Index,
+  ManyToOne,
+  PrimaryKey,
+  Property,
+  Unique,
+} from '@mikro-orm/decorators/legacy';
 import { ChatSession } from './chat-session.entity';
 
 export enum MessageRole {

@@ -13,8 +13,17 @@ export enum RunStatus {
   Expired = 'expired',
 }
 
-export const FINAL_RUN_STATUSES: readonly RunStatus[] = [RunStatus.Completed, RunStatus.Failed, RunStatus.Cancelled, RunStatus.Expired];
-export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = [RunStatus.Queued, RunStatus.Running, RunStatus.AwaitingApproval];
+export const FINAL_RUN_STATUSES: readonly RunStatus[] = [
+  RunStatus.Completed,
+  RunStatus.Failed,
+  RunStatus.Cancelled,
+  RunStatus.Expired,
+];
+export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = [
+  RunStatus.Queued,
+  RunStatus.Running,
+  RunStatus.AwaitingApproval,
+];
 
 export enum RunMode {
   Direct = 'direct',
@@ -42,7 +51,8 @@ export interface RunCheckpoint {
 @Entity({ tableName: 'runs' })
 @Index({
   name: 'runs_session_created_idx',
-  expression: 'create index "runs_session_created_idx" on "runs" ("session_id", "created_at" desc, "id" desc)',
+  expression:
+    'create index "runs_session_created_idx" on "runs" ("session_id", "created_at" desc, "id" desc)',
 })
 @Index({
   name: 'runs_active_idx',

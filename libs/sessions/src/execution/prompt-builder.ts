@@ -24,24 +24,39 @@ export class PromptBuilder {
     private readonly memory: MemoryService,
   ) {}
 
-  async build(agent: Agent, sessionId: string, input: { seq: number; content: string }): Promise<BuiltPrompt> {
+  async build(
+    agent: Agent,
+    sessionId: string,
+    input: { seq: number; content: string },
+  ): Promise<BuiltPrompt> {
     const hits = await this.memory.recall(
-      { ownerId: agent.ownerId, agentId: agent.id, projectId: agent.project.id, memoryEnabled: agent.memoryEnabled, memoryTopK: agent.memoryTopK },
+      {
+        ownerId: agent.ownerId,
+        agentId: agent.id,
+        projectId: agent.project.id,
+        memoryEnabled: agent.memoryEnabled,
+        memoryTopK: agent.memoryTopK,
+      },
       input.content,
     );
     let system = `${agent.systemPrompt}\n\nYou are "${agent.name}" (${agent.role}), an agent of CodeLab.`;
-    if (hits.length) system += `\n\n${MEMORY_MARKER}\n${hits.map((h) => `- ${h.content.replace(/\s+/g, ' ')}`).join('\n')}`;
+    if (hits.length)
+      system += `\n\n${MEMORY_MARKER}\n${hits.map((h) => `- ${h.content.replace(/\s+/g, ' ')}`).join('\n')}`;
 
-    const rows = await this.em.getConnection().execute<{ role: string; content: string }[]>(
-      `select role, content from messages where session_id = ? and seq < ? and role in ('user', 'assistant') order by seq desc limit ?`,
-      [sessionId, input.seq, MAX_HISTORY_MESSAGES],
-    );
+    const rows = await this.em
+      .getConnection()
+      .execute<{ role: string; content: string }[]>(
+        `select role, content from messages where session_id = ? and seq < ? and role in ('user', 'assistant') order by seq desc limit ?`,
+        [sessionId, input.seq, MAX_HISTORY_MESSAGES],
+      );
     const history: BaseMessage[] = [];
     let budget = HISTORY_TOKEN_BUDGET - estimateTokens(system) - estimateTokens(input.content);
     for (const row of rows) {
       budget -= estimateTokens(row.content);
       if (budget < 0) break;
-      history.unshift(row.role === 'user' ? new HumanMessage(row.content) : new AIMessage(row.content));
+      history.unshift(
+        row.role === 'user' ? new HumanMessage(row.content) : new AIMessage(row.content),
+      );
     }
     return {
       messages: [new SystemMessage(system), ...history, new HumanMessage(input.content)],

@@ -24,7 +24,9 @@ export class RunCancellation implements OnApplicationShutdown {
 
   async requestCancel(runId: string): Promise<void> {
     await this.redis.publish(this.channel, runId).catch((error: Error) => {
-      this.logger.warn(`Could not publish cancellation of ${runId} (heartbeat will see it): ${error.message}`);
+      this.logger.warn(
+        `Could not publish cancellation of ${runId} (heartbeat will see it): ${error.message}`,
+      );
     });
   }
 
@@ -34,7 +36,9 @@ export class RunCancellation implements OnApplicationShutdown {
     this.subscriber = createRedisClient(this.config.redisUrl, 'codelab-run-cancel');
     this.subscriber.on('message', (_channel: string, runId: string) => this.abort(runId));
     await this.subscriber.connect().catch(() => undefined);
-    await this.subscriber.subscribe(this.channel).catch((error: Error) => this.logger.warn(`Cancel channel unavailable: ${error.message}`));
+    await this.subscriber
+      .subscribe(this.channel)
+      .catch((error: Error) => this.logger.warn(`Cancel channel unavailable: ${error.message}`));
   }
 
   register(runId: string): AbortController {

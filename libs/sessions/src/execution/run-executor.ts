@@ -1,12 +1,21 @@
 import { hostname } from 'node:os';
 import { Injectable, Logger } from '@nestjs/common';
 import { CommandBus, EventBus, QueryBus } from '@nestjs/cqrs';
-import { EntityManager, RequestContext, UniqueConstraintViolationException } from '@mikro-orm/postgresql';
+import {
+  EntityManager,
+  RequestContext,
+  UniqueConstraintViolationException,
+} from '@mikro-orm/postgresql';
 import type { AIMessageChunk } from '@langchain/core/messages';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { ResourceNotFoundError } from '@codelab/platform';
-import { type Agent, AgentStatus, GetOwnedAgentQuery, SetAgentStatusCommand } from '@codelab/agents';
+import {
+  type Agent,
+  AgentStatus,
+  GetOwnedAgentQuery,
+  SetAgentStatusCommand,
+} from '@codelab/agents';
 import { ChatModelFactory, LlmError, ModelCaller } from '@codelab/llm';
 import { MemoryService } from '@codelab/memory';
 import { toMessageDto, toRunDto } from '../dto/mappers';
@@ -14,16 +23,20 @@ import { ChatSession } from '../entities/chat-session.entity';
 import { Message, MessageRole } from '../entities/message.entity';
 import { FINAL_RUN_STATUSES, Run, type RunError, RunStatus } from '../entities/run.entity';
 import { SessionEvent } from '../events/session-events';
-import { RUN_DURATION, RUN_QUEUE_WAIT, RUN_SLOT_WAITS, RUNS_ACTIVE, RUNS_FINISHED } from '../sessions.metrics';
+import {
+  RUN_DURATION,
+  RUN_QUEUE_WAIT,
+  RUN_SLOT_WAITS,
+  RUNS_ACTIVE,
+  RUNS_FINISHED,
+} from '../sessions.metrics';
 import { PromptBuilder } from './prompt-builder';
 import { RunCancellation } from './run-cancellation';
 import { RunQueue } from './run-queue';
 import { RunSlots, type SlotRequest } from './run-slots';
 
 export type ExecutionOutcome =
-  | { kind: 'done' }
-  | { kind: 'wait'; delayMs: number }
-  | { kind: 'dead_letter'; reason: string };
+  { kind: 'done' } | { kind: 'wait'; delayMs: number } | { kind: 'dead_letter'; reason: string };
 
 const MAX_WAIT_DELAY_MS = 2_000;
 const WORKER_ID = `${hostname()}:${process.pid}`;
@@ -31,7 +44,9 @@ const WORKER_ID = `${hostname()}:${process.pid}`;
 const textOf = (message: AIMessageChunk) =>
   typeof message.content === 'string'
     ? message.content
-    : message.content.map((p) => ('text' in p && typeof p.text === 'string' ? p.text : '')).join('');
+    : message.content
+        .map((p) => ('text' in p && typeof p.text === 'string' ? p.text : ''))
+        .join('');
 
 /**
  * Executes one run, idempotently: a re-delivered job (worker crash, duplicate) resumes from the
@@ -70,22 +85,37 @@ export class RunExecutor {
     const run = await this.em.findOne(Run, { id: runId });
     if (!run || FINAL_RUN_STATUSES.includes(run.status)) return { kind: 'done' };
 
-    const session = await this.em.findOne(ChatSession, { id: run.session.id, project: run.projectId, ownerId: run.ownerId });
-    if (!session) return this.fail(run, { code: 'SESSION_NOT_FOUND', message: 'The session no longer exists' });
+    const session = await this.em.findOne(ChatSession, {
+      id: run.session.id,
+      project: run.projectId,
+      ownerId: run.ownerId,
+    });
+    if (!session)
+      return this.fail(run, { code: 'SESSION_NOT_FOUND', message: 'The session no longer exists' });
     let agent: Agent;
     try {
-      agent = await this.queries.execute(new GetOwnedAgentQuery(run.projectId, run.agentId, run.ownerId));
+      agent = await this.queries.execute(
+        new GetOwnedAgentQuery(run.projectId, run.agentId, run.ownerId),
+      );
     } catch (error) {
-      if (error instanceof ResourceNotFoundError) return this.fail(run, { code: 'AGENT_NOT_FOUND', message: 'The agent was deleted' });
+      if (error instanceof ResourceNotFoundError)
+        return this.fail(run, { code: 'AGENT_NOT_FOUND', message: 'The agent was deleted' });
       throw error;
     }
 
-    const slot: SlotRequest = { runId: run.id, sessionId: session.id, agentId: agent.id, agentLimit: agent.concurrencyLimit };
+    const slot: SlotRequest = {
+      runId: run.id,
+      sessionId: session.id,
+      agentId: agent.id,
+      agentLimit: agent.concurrencyLimit,
+    };
     // Messages of a session are answered in order: only the oldest unfinished run may start.
-    const [head] = await this.em.getConnection().execute<{ id: string }[]>(
-      `select id from runs where session_id = ? and status in ('queued', 'running', 'awaiting_approval') order by created_at, id limit 1`,
-      [session.id],
-    );
+    const [head] = await this.em
+      .getConnection()
+      .execute<{ id: string }[]>(
+        `select id from runs where session_id = ? and status in ('queued', 'running', 'awaiting_approval') order by created_at, id limit 1`,
+        [session.id],
+      );
     if (head && head.id !== run.id) return this.waitFor('order', slot, waitsSoFar);
     const acquired = await this.slots.acquire(slot);
     if (acquired !== 'ok') return this.waitFor(acquired, slot, waitsSoFar);
@@ -99,11 +129,21 @@ export class RunExecutor {
     }
   }
 
-  private async waitFor(reason: 'order' | 'session' | 'agent', slot: SlotRequest, waitsSoFar: number): Promise<ExecutionOutcome> {
+  private async waitFor(
+    reason: 'order' | 'session' | 'agent',
+    slot: SlotRequest,
+    waitsSoFar: number,
+  ): Promise<ExecutionOutcome> {
     this.slotWaits.inc({ reason });
-    await this.slots.addWaiter(reason === 'agent' ? 'agent' : 'session', reason === 'agent' ? slot.agentId : slot.sessionId, slot.runId);
+    await this.slots.addWaiter(
+      reason === 'agent' ? 'agent' : 'session',
+      reason === 'agent' ? slot.agentId : slot.sessionId,
+      slot.runId,
+    );
     // Woken early by whoever frees the slot (promote); this delay is only the fallback.
-    const delayMs = Math.min(MAX_WAIT_DELAY_MS, 100 * 2 ** Math.min(waitsSoFar, 5)) * (0.75 + Math.random() * 0.5);
+    const delayMs =
+      Math.min(MAX_WAIT_DELAY_MS, 100 * 2 ** Math.min(waitsSoFar, 5)) *
+      (0.75 + Math.random() * 0.5);
     return { kind: 'wait', delayMs };
   }
 
@@ -116,9 +156,16 @@ export class RunExecutor {
     }
   }
 
-  private async runWithSlots(run: Run, session: ChatSession, agent: Agent, slot: SlotRequest): Promise<ExecutionOutcome> {
+  private async runWithSlots(
+    run: Run,
+    session: ChatSession,
+    agent: Agent,
+    slot: SlotRequest,
+  ): Promise<ExecutionOutcome> {
     const conn = this.em.getConnection();
-    const [claimed] = await conn.execute<{ executions: number; cancel_requested_at: Date | null }[]>(
+    const [claimed] = await conn.execute<
+      { executions: number; cancel_requested_at: Date | null }[]
+    >(
       `update runs set status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now(),
          executions = executions + 1, worker_id = ?
        where id = ? and status in ('queued', 'running') returning executions, cancel_requested_at`,
@@ -126,14 +173,25 @@ export class RunExecutor {
     );
     if (!claimed) return { kind: 'done' };
     await this.em.refresh(run);
-    if (claimed.executions === 1 && run.startedAt) this.queueWait.observe((run.startedAt.getTime() - run.createdAt.getTime()) / 1000);
+    if (claimed.executions === 1 && run.startedAt)
+      this.queueWait.observe((run.startedAt.getTime() - run.createdAt.getTime()) / 1000);
     if (claimed.cancel_requested_at) return this.finishCancelled(run, agent);
 
-    await this.commands.execute(new SetAgentStatusCommand(agent.id, agent.ownerId, AgentStatus.Busy));
-    this.events.publish(new SessionEvent('run_started', session.id, run.id, agent.id, { run: toRunDto(run), execution: claimed.executions }));
+    await this.commands.execute(
+      new SetAgentStatusCommand(agent.id, agent.ownerId, AgentStatus.Busy),
+    );
+    this.events.publish(
+      new SessionEvent('run_started', session.id, run.id, agent.id, {
+        run: toRunDto(run),
+        execution: claimed.executions,
+      }),
+    );
     const controller = this.cancellation.register(run.id);
     // Renew leases well before they lapse: a third of the TTL.
-    const heartbeat = setInterval(() => void this.beat(slot, controller), Math.floor(this.slots.leaseTtlMs / 3));
+    const heartbeat = setInterval(
+      () => void this.beat(slot, controller),
+      Math.floor(this.slots.leaseTtlMs / 3),
+    );
     heartbeat.unref();
     this.active.inc();
     try {
@@ -156,17 +214,29 @@ export class RunExecutor {
     }
   }
 
-  private async produceReply(run: Run, session: ChatSession, agent: Agent, signal: AbortSignal): Promise<Message> {
+  private async produceReply(
+    run: Run,
+    session: ChatSession,
+    agent: Agent,
+    signal: AbortSignal,
+  ): Promise<Message> {
     // Resume: a reply persisted by an earlier execution of this run is the reply.
     const existing = await this.em.findOne(Message, { runId: run.id, role: MessageRole.Assistant });
     if (existing) return existing;
 
-    const input = await this.em.findOneOrFail(Message, { id: run.inputMessageId, session: session.id });
+    const input = await this.em.findOneOrFail(Message, {
+      id: run.inputMessageId,
+      session: session.id,
+    });
     const prompt = await this.prompts.build(agent, session.id, input);
-    const { model, target } = this.models.forAgent({ model: agent.model, temperature: agent.temperature });
+    const { model, target } = this.models.forAgent({
+      model: agent.model,
+      temperature: agent.temperature,
+    });
     const result = await this.caller.call(model, prompt.messages, target, {
       signal,
-      onToken: (text) => this.events.publish(new SessionEvent('token', session.id, run.id, agent.id, { text })),
+      onToken: (text) =>
+        this.events.publish(new SessionEvent('token', session.id, run.id, agent.id, { text })),
     });
     const usage = result.message.usage_metadata;
     const reply = await this.persistReply(run, session, agent, textOf(result.message), {
@@ -175,15 +245,27 @@ export class RunExecutor {
       history_messages: prompt.historyMessages,
       model_attempts: result.attempts,
     });
-    run.usage = usage ? { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens } : null;
+    run.usage = usage
+      ? { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens }
+      : null;
     run.steps = { ...run.steps, reply_message_id: reply.id, model_attempts: result.attempts };
     await this.em.flush();
-    this.events.publish(new SessionEvent('message_completed', session.id, run.id, agent.id, { message: toMessageDto(reply) }));
+    this.events.publish(
+      new SessionEvent('message_completed', session.id, run.id, agent.id, {
+        message: toMessageDto(reply),
+      }),
+    );
     return reply;
   }
 
   /** Exactly once per run: the partial unique index refuses a second reply, and the seq bump rolls back with it. */
-  private async persistReply(run: Run, session: ChatSession, agent: Agent, content: string, metadata: Record<string, unknown>): Promise<Message> {
+  private async persistReply(
+    run: Run,
+    session: ChatSession,
+    agent: Agent,
+    content: string,
+    metadata: Record<string, unknown>,
+  ): Promise<Message> {
     try {
       return await this.em.transactional(async (tx) => {
         const [{ last_seq: seq }] = await tx
@@ -218,8 +300,18 @@ export class RunExecutor {
     const input = await this.em.findOne(Message, { id: run.inputMessageId });
     try {
       await this.memory.remember(
-        { ownerId: agent.ownerId, agentId: agent.id, projectId: agent.project.id, memoryEnabled: agent.memoryEnabled, memoryTopK: agent.memoryTopK },
-        { userMessage: input?.content ?? '', assistantMessage: reply.content, metadata: { run_id: run.id, session_id: run.session.id } },
+        {
+          ownerId: agent.ownerId,
+          agentId: agent.id,
+          projectId: agent.project.id,
+          memoryEnabled: agent.memoryEnabled,
+          memoryTopK: agent.memoryTopK,
+        },
+        {
+          userMessage: input?.content ?? '',
+          assistantMessage: reply.content,
+          metadata: { run_id: run.id, session_id: run.session.id },
+        },
       );
     } catch (error) {
       // Memory is an aid, not the answer: the run still completes.
@@ -238,7 +330,11 @@ export class RunExecutor {
     if (updated === 0) return;
     await this.em.refresh(run);
     this.observeFinished(run);
-    this.events.publish(new SessionEvent('run_completed', run.session.id, run.id, run.agentId, { run: toRunDto(run) }));
+    this.events.publish(
+      new SessionEvent('run_completed', run.session.id, run.id, run.agentId, {
+        run: toRunDto(run),
+      }),
+    );
   }
 
   private async finishCancelled(run: Run, agent: Agent): Promise<ExecutionOutcome> {
@@ -250,7 +346,9 @@ export class RunExecutor {
     if (updated > 0) {
       await this.em.refresh(run);
       this.observeFinished(run);
-      this.events.publish(new SessionEvent('run_cancelled', run.session.id, run.id, agent.id, { run: toRunDto(run) }));
+      this.events.publish(
+        new SessionEvent('run_cancelled', run.session.id, run.id, agent.id, { run: toRunDto(run) }),
+      );
     }
     return { kind: 'done' };
   }
@@ -265,7 +363,12 @@ export class RunExecutor {
     if (updated > 0) {
       await this.em.refresh(run);
       this.observeFinished(run);
-      this.events.publish(new SessionEvent('run_failed', run.session.id, run.id, run.agentId, { run: toRunDto(run), error }));
+      this.events.publish(
+        new SessionEvent('run_failed', run.session.id, run.id, run.agentId, {
+          run: toRunDto(run),
+          error,
+        }),
+      );
     }
     return { kind: 'done' };
   }
@@ -280,7 +383,11 @@ export class RunExecutor {
 
   private observeFinished(run: Run): void {
     this.finished.inc({ status: run.status });
-    if (run.startedAt && run.finishedAt) this.duration.observe({ status: run.status }, (run.finishedAt.getTime() - run.startedAt.getTime()) / 1000);
+    if (run.startedAt && run.finishedAt)
+      this.duration.observe(
+        { status: run.status },
+        (run.finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+      );
   }
 
   private async beat(slot: SlotRequest, controller: AbortController): Promise<void> {
@@ -293,7 +400,8 @@ export class RunExecutor {
           [slot.runId],
         );
       if (row?.cancel_requested_at) controller.abort(new Error('cancelled'));
-      if (!held) this.logger.warn(`Run ${slot.runId} lost its slot lease; another worker may pick it up`);
+      if (!held)
+        this.logger.warn(`Run ${slot.runId} lost its slot lease; another worker may pick it up`);
     } catch (error) {
       this.logger.warn(`Heartbeat of run ${slot.runId} failed: ${(error as Error).message}`);
     }
@@ -302,7 +410,16 @@ export class RunExecutor {
   private async refreshAgentStatus(agent: Agent): Promise<void> {
     const [{ n }] = await this.em
       .getConnection()
-      .execute<{ n: number }[]>(`select count(*)::int as n from runs where agent_id = ? and status = 'running'`, [agent.id]);
-    await this.commands.execute(new SetAgentStatusCommand(agent.id, agent.ownerId, n > 0 ? AgentStatus.Busy : AgentStatus.Ready));
+      .execute<{ n: number }[]>(
+        `select count(*)::int as n from runs where agent_id = ? and status = 'running'`,
+        [agent.id],
+      );
+    await this.commands.execute(
+      new SetAgentStatusCommand(
+        agent.id,
+        agent.ownerId,
+        n > 0 ? AgentStatus.Busy : AgentStatus.Ready,
+      ),
+    );
   }
 }

@@ -25,13 +25,12 @@ export class RunQueue {
    */
   async enqueue(runId: string): Promise<boolean> {
     try {
-      await withTimeout(
-        this.queue.add(RUN_JOB, { runId }, { jobId: runId }),
-        ENQUEUE_TIMEOUT_MS,
-      );
+      await withTimeout(this.queue.add(RUN_JOB, { runId }, { jobId: runId }), ENQUEUE_TIMEOUT_MS);
       return true;
     } catch (error) {
-      this.logger.warn(`Could not enqueue run ${runId} (the relay will retry): ${(error as Error).message}`);
+      this.logger.warn(
+        `Could not enqueue run ${runId} (the relay will retry): ${(error as Error).message}`,
+      );
       return false;
     }
   }

@@ -76,12 +76,22 @@ export class RunSlots {
   }
 
   async acquire(r: SlotRequest): Promise<AcquireResult> {
-    return (await this.redis.eval(ACQUIRE, 2, ...this.keys(r), r.runId, Date.now(), this.leaseTtlMs, r.agentLimit)) as AcquireResult;
+    return (await this.redis.eval(
+      ACQUIRE,
+      2,
+      ...this.keys(r),
+      r.runId,
+      Date.now(),
+      this.leaseTtlMs,
+      r.agentLimit,
+    )) as AcquireResult;
   }
 
   /** False when the lease was lost (expired and taken): the holder must stop. */
   async renew(r: SlotRequest): Promise<boolean> {
-    return (await this.redis.eval(RENEW, 2, ...this.keys(r), r.runId, Date.now(), this.leaseTtlMs)) === 1;
+    return (
+      (await this.redis.eval(RENEW, 2, ...this.keys(r), r.runId, Date.now(), this.leaseTtlMs)) === 1
+    );
   }
 
   async release(r: SlotRequest): Promise<void> {
@@ -91,7 +101,11 @@ export class RunSlots {
   /** Remembers that a run waits for a slot, oldest first, so a release can wake it. */
   async addWaiter(kind: 'session' | 'agent', id: string, runId: string): Promise<void> {
     const key = this.waitersKey(kind, id);
-    await this.redis.multi().zadd(key, 'NX', Date.now(), runId).pexpire(key, 10 * 60_000).exec();
+    await this.redis
+      .multi()
+      .zadd(key, 'NX', Date.now(), runId)
+      .pexpire(key, 10 * 60_000)
+      .exec();
   }
 
   async removeWaiter(r: SlotRequest): Promise<void> {

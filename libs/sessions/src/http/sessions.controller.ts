@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Patch,
+  Post,
+  Query,
+  UseGuards,
+} from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import {
   ApiAcceptedResponse,
@@ -9,7 +20,12 @@ import {
   ApiOkResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import { ApiProblemResponses, PageQueryDto, RequestValidationError, UuidParam } from '@codelab/platform';
+import {
+  ApiProblemResponses,
+  PageQueryDto,
+  RequestValidationError,
+  UuidParam,
+} from '@codelab/platform';
 import { type AuthUser, CurrentUser } from '@codelab/auth';
 import { CurrentProject, type Project, ProjectAccessGuard } from '@codelab/projects';
 import { ArchiveSessionCommand } from '../commands/archive-session/archive-session.command';
@@ -50,23 +66,46 @@ export class SessionsController {
   ) {}
 
   @Get()
-  @ApiOkResponse({ type: SessionPageDto, description: 'Newest first; archived sessions are left out' })
-  async list(@CurrentUser() user: AuthUser, @CurrentProject() project: Project, @Query() page: PageQueryDto): Promise<SessionPageDto> {
-    const result = await this.queries.execute(new ListSessionsQuery(project.id, user.id, page.limit, page.cursor));
+  @ApiOkResponse({
+    type: SessionPageDto,
+    description: 'Newest first; archived sessions are left out',
+  })
+  async list(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @Query() page: PageQueryDto,
+  ): Promise<SessionPageDto> {
+    const result = await this.queries.execute(
+      new ListSessionsQuery(project.id, user.id, page.limit, page.cursor),
+    );
     return { items: result.items.map(SessionDto.from), next_cursor: result.nextCursor };
   }
 
   @Post()
   @ApiCreatedResponse({ type: SessionDto })
   @ApiProblemResponses(413, 422)
-  async create(@CurrentUser() user: AuthUser, @CurrentProject() project: Project, @Body() body: CreateSessionDto): Promise<SessionDto> {
-    return SessionDto.from(await this.commands.execute(new CreateSessionCommand(project.id, user.id, body.title, body.agent)));
+  async create(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @Body() body: CreateSessionDto,
+  ): Promise<SessionDto> {
+    return SessionDto.from(
+      await this.commands.execute(
+        new CreateSessionCommand(project.id, user.id, body.title, body.agent),
+      ),
+    );
   }
 
   @Get(':sessionId')
   @ApiOkResponse({ type: SessionDto })
-  async get(@CurrentUser() user: AuthUser, @CurrentProject() project: Project, @UuidParam('sessionId') sessionId: string): Promise<SessionDto> {
-    return SessionDto.from(await this.queries.execute(new GetOwnedSessionQuery(project.id, sessionId, user.id)));
+  async get(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @UuidParam('sessionId') sessionId: string,
+  ): Promise<SessionDto> {
+    return SessionDto.from(
+      await this.queries.execute(new GetOwnedSessionQuery(project.id, sessionId, user.id)),
+    );
   }
 
   @Patch(':sessionId')
@@ -77,18 +116,29 @@ export class SessionsController {
     @UuidParam('sessionId') sessionId: string,
     @Body() body: UpdateSessionDto,
   ): Promise<SessionDto> {
-    return SessionDto.from(await this.commands.execute(new UpdateSessionCommand(project.id, sessionId, user.id, body.title)));
+    return SessionDto.from(
+      await this.commands.execute(
+        new UpdateSessionCommand(project.id, sessionId, user.id, body.title),
+      ),
+    );
   }
 
   @Delete(':sessionId')
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Archived: history stays readable, new messages get 409' })
-  async archive(@CurrentUser() user: AuthUser, @CurrentProject() project: Project, @UuidParam('sessionId') sessionId: string): Promise<void> {
+  async archive(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @UuidParam('sessionId') sessionId: string,
+  ): Promise<void> {
     await this.commands.execute(new ArchiveSessionCommand(project.id, sessionId, user.id));
   }
 
   @Get(':sessionId/messages')
-  @ApiOkResponse({ type: MessagePageDto, description: 'Keyset pages by seq: no params = the newest page' })
+  @ApiOkResponse({
+    type: MessagePageDto,
+    description: 'Keyset pages by seq: no params = the newest page',
+  })
   async messages(
     @CurrentUser() user: AuthUser,
     @CurrentProject() project: Project,
@@ -96,13 +146,19 @@ export class SessionsController {
     @Query() query: MessageQueryDto,
   ): Promise<MessagePageDto> {
     await this.queries.execute(new GetOwnedSessionQuery(project.id, sessionId, user.id));
-    const page = await this.queries.execute(new ListMessagesQuery(sessionId, query.limit, query.before, query.after));
+    const page = await this.queries.execute(
+      new ListMessagesQuery(sessionId, query.limit, query.before, query.after),
+    );
     return { items: page.items, has_more: page.hasMore };
   }
 
   @Post(':sessionId/messages')
   @HttpCode(202)
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: 'Same key + same body: same answer, nothing new created' })
+  @ApiHeader({
+    name: 'Idempotency-Key',
+    required: false,
+    description: 'Same key + same body: same answer, nothing new created',
+  })
   @ApiAcceptedResponse({ type: SendMessageResponseDto, description: 'Stored; the run is queued' })
   @ApiProblemResponses(409, 413, 422)
   async send(
@@ -113,9 +169,20 @@ export class SessionsController {
     @Headers('idempotency-key') idempotencyKey?: string,
   ): Promise<SendMessageResponseDto> {
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new RequestValidationError([{ field: 'Idempotency-Key', messages: ['must be 1-255 characters of [A-Za-z0-9._:-]'] }]);
+      throw new RequestValidationError([
+        { field: 'Idempotency-Key', messages: ['must be 1-255 characters of [A-Za-z0-9._:-]'] },
+      ]);
     }
-    return this.commands.execute(new SendMessageCommand(project.id, sessionId, user.id, body.content, body.target_agent, idempotencyKey));
+    return this.commands.execute(
+      new SendMessageCommand(
+        project.id,
+        sessionId,
+        user.id,
+        body.content,
+        body.target_agent,
+        idempotencyKey,
+      ),
+    );
   }
 
   @Get(':sessionId/runs')
@@ -127,7 +194,9 @@ export class SessionsController {
     @Query() page: PageQueryDto,
   ): Promise<RunPageDto> {
     await this.queries.execute(new GetOwnedSessionQuery(project.id, sessionId, user.id));
-    const result = await this.queries.execute(new ListRunsQuery(sessionId, user.id, page.limit, page.cursor));
+    const result = await this.queries.execute(
+      new ListRunsQuery(sessionId, user.id, page.limit, page.cursor),
+    );
     return { items: result.items.map(toRunDto), next_cursor: result.nextCursor };
   }
 
@@ -145,7 +214,10 @@ export class SessionsController {
 
   @Post(':sessionId/runs/:runId/cancel')
   @HttpCode(202)
-  @ApiAcceptedResponse({ type: RunDto, description: 'Queued runs are cancelled at once; running ones stop within about a second' })
+  @ApiAcceptedResponse({
+    type: RunDto,
+    description: 'Queued runs are cancelled at once; running ones stop within about a second',
+  })
   @ApiProblemResponses(409)
   async cancel(
     @CurrentUser() user: AuthUser,

@@ -38,7 +38,9 @@ export class RunAgentProcessor extends WorkerHost implements OnApplicationBootst
     this.worker.opts.lockDuration = this.config.runJobLockMs;
     this.worker.opts.stalledInterval = Math.max(500, Math.floor(this.config.runJobLockMs / 2));
     this.worker.concurrency = this.config.workerConcurrency;
-    this.worker.run().catch((error: Error) => this.logger.error(`Run worker stopped: ${error.message}`));
+    this.worker
+      .run()
+      .catch((error: Error) => this.logger.error(`Run worker stopped: ${error.message}`));
   }
 
   async process(job: Job<RunJobData & WaitState>, token?: string): Promise<void> {
@@ -54,11 +56,16 @@ export class RunAgentProcessor extends WorkerHost implements OnApplicationBootst
   @OnWorkerEvent('failed')
   async onFailed(job: Job<RunJobData> | undefined, error: Error): Promise<void> {
     if (!job) return;
-    const final = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    const final =
+      error instanceof UnrecoverableError ||
+      error.name === 'UnrecoverableError' ||
+      job.attemptsMade >= (job.opts.attempts ?? 1);
     if (!final) return;
     this.deadLettered.inc();
     this.logger.error(`Run ${job.data.runId} dead-lettered: ${error.message}`);
     // Unexpected errors exhausted their retries: the run must not stay "running" forever.
-    await this.executor.failById(job.data.runId, { code: 'INTERNAL', message: 'The run failed unexpectedly' }).catch(() => undefined);
+    await this.executor
+      .failById(job.data.runId, { code: 'INTERNAL', message: 'The run failed unexpectedly' })
+      .catch(() => undefined);
   }
 }

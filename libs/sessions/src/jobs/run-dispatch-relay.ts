@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Gauge } from 'prom-client';
@@ -48,7 +54,9 @@ export class RunDispatchRelay implements OnApplicationBootstrap, OnApplicationSh
         if (await this.queue.enqueue(runId)) {
           await conn.execute('delete from run_outbox where run_id = ?', [runId]);
         } else {
-          await conn.execute('update run_outbox set attempts = attempts + 1 where run_id = ?', [runId]);
+          await conn.execute('update run_outbox set attempts = attempts + 1 where run_id = ?', [
+            runId,
+          ]);
           break; // Redis is still down; try again next tick
         }
       }
@@ -65,10 +73,18 @@ export class RunDispatchRelay implements OnApplicationBootstrap, OnApplicationSh
         const state = await this.queue.jobState(run.id);
         // Waiting, delayed or active jobs are fine (BullMQ re-delivers stalled active jobs itself).
         if (state && !['completed', 'failed', 'unknown'].includes(state)) continue;
-        if (await conn.execute(`select 1 from run_outbox where run_id = ?`, [run.id]).then((r) => r.length > 0)) continue;
+        if (
+          await conn
+            .execute(`select 1 from run_outbox where run_id = ?`, [run.id])
+            .then((r) => r.length > 0)
+        )
+          continue;
         this.logger.warn(`Re-queuing run ${run.id} (${run.status}, job ${state ?? 'missing'})`);
         if (state) await this.queue.remove(run.id);
-        await conn.execute(`update runs set status = 'queued' where id = ? and status = 'running'`, [run.id]);
+        await conn.execute(
+          `update runs set status = 'queued' where id = ? and status = 'running'`,
+          [run.id],
+        );
         await this.queue.enqueue(run.id);
       }
 

@@ -11,7 +11,9 @@ export class FindProjectAgentHandler implements IQueryHandler<FindProjectAgentQu
   async execute({ projectId, ownerId, nameOrId }: FindProjectAgentQuery): Promise<Agent | null> {
     const where: FilterQuery<Agent> = { project: projectId, ownerId };
     if (nameOrId !== undefined) {
-      where.$or = UUID_PATTERN.test(nameOrId) ? [{ id: nameOrId }, { name: nameOrId }] : [{ name: nameOrId }];
+      where.$or = UUID_PATTERN.test(nameOrId)
+        ? [{ id: nameOrId }, { name: nameOrId }]
+        : [{ name: nameOrId }];
     }
     return this.em.findOne(Agent, where, { orderBy: { createdAt: 'asc', id: 'asc' } });
   }

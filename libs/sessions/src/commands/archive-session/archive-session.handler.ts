@@ -15,7 +15,11 @@ export class ArchiveSessionHandler implements ICommandHandler<ArchiveSessionComm
   ) {}
 
   async execute({ projectId, sessionId, ownerId }: ArchiveSessionCommand): Promise<void> {
-    const session = await this.em.findOne(ChatSession, { id: sessionId, project: projectId, ownerId });
+    const session = await this.em.findOne(ChatSession, {
+      id: sessionId,
+      project: projectId,
+      ownerId,
+    });
     if (!session) throw notFound(this.denials, 'session');
     // Idempotent: archiving twice keeps the first time.
     session.archivedAt ??= new Date();

@@ -39,7 +39,9 @@ export class CancelRunHandler implements ICommandHandler<CancelRunCommand> {
     if (cancelledNow === 1) {
       this.finished.inc({ status: RunStatus.Cancelled });
       await this.queue.remove(run.id);
-      this.events.publish(new SessionEvent('run_cancelled', sessionId, run.id, run.agentId, { run: toRunDto(run) }));
+      this.events.publish(
+        new SessionEvent('run_cancelled', sessionId, run.id, run.agentId, { run: toRunDto(run) }),
+      );
       return run;
     }
     if (FINAL_RUN_STATUSES.includes(run.status)) throw new RunAlreadyFinishedError(run.status);

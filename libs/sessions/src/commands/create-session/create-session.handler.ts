@@ -13,7 +13,9 @@ export class CreateSessionHandler implements ICommandHandler<CreateSessionComman
   ) {}
 
   async execute({ projectId, ownerId, title, agent }: CreateSessionCommand): Promise<ChatSession> {
-    const current = await this.queries.execute(new FindProjectAgentQuery(projectId, ownerId, agent));
+    const current = await this.queries.execute(
+      new FindProjectAgentQuery(projectId, ownerId, agent),
+    );
     if (agent !== undefined && !current) throw new UnknownTargetAgentError(agent);
     const session = this.em.create(ChatSession, {
       project: projectId,

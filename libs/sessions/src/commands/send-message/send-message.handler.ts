@@ -59,21 +59,32 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
           tx.getTransactionContext(),
         );
         if (claimed.length === 0) {
-          const [previous] = await conn.execute<{ request_hash: string; response: string | null }[]>(
+          const [previous] = await conn.execute<
+            { request_hash: string; response: string | null }[]
+          >(
             'select request_hash, response from idempotency_records where owner_id = ? and key = ?',
             [ownerId, idempotencyKey],
             'all',
             tx.getTransactionContext(),
           );
-          if (!previous || previous.request_hash !== requestHash || !previous.response) throw new IdempotencyKeyReusedError();
-          return { replay: true as const, response: JSON.parse(previous.response) as SendMessageResponseDto };
+          if (!previous || previous.request_hash !== requestHash || !previous.response)
+            throw new IdempotencyKeyReusedError();
+          return {
+            replay: true as const,
+            response: JSON.parse(previous.response) as SendMessageResponseDto,
+          };
         }
       }
 
       const session = await tx.findOne(ChatSession, { id: sessionId, project: projectId, ownerId });
       if (!session) throw notFound(this.denials, 'session');
       if (session.archivedAt) throw new SessionArchivedError();
-      const agent = await this.resolveAgent(projectId, ownerId, targetAgent, session.currentAgentId);
+      const agent = await this.resolveAgent(
+        projectId,
+        ownerId,
+        targetAgent,
+        session.currentAgentId,
+      );
 
       // Bumping the counter row serialises inserts per session and rolls back with the
       // transaction, so seqs are gap-free.
@@ -104,7 +115,10 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
       tx.create(OutboxEntry, { runId: run.id });
       await tx.flush();
 
-      const response: SendMessageResponseDto = { message: toMessageDto(message), run: toRunDto(run) };
+      const response: SendMessageResponseDto = {
+        message: toMessageDto(message),
+        run: toRunDto(run),
+      };
       if (idempotencyKey) {
         await conn.execute(
           'update idempotency_records set response = ? where owner_id = ? and key = ?',
@@ -120,7 +134,9 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
 
     const { message, run } = outcome.response;
     this.accepted.inc();
-    this.events.publish(new SessionEvent('message_received', sessionId, run.id, run.agent_id, { message }));
+    this.events.publish(
+      new SessionEvent('message_received', sessionId, run.id, run.agent_id, { message }),
+    );
     if (await this.queue.enqueue(run.id)) {
       await this.em.nativeDelete(OutboxEntry, { runId: run.id });
     }
@@ -128,14 +144,24 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
     return outcome.response;
   }
 
-  private async resolveAgent(projectId: string, ownerId: string, target: string | undefined, currentAgentId: string | null): Promise<Agent> {
+  private async resolveAgent(
+    projectId: string,
+    ownerId: string,
+    target: string | undefined,
+    currentAgentId: string | null,
+  ): Promise<Agent> {
     if (target !== undefined) {
-      const agent = await this.queries.execute(new FindProjectAgentQuery(projectId, ownerId, target));
+      const agent = await this.queries.execute(
+        new FindProjectAgentQuery(projectId, ownerId, target),
+      );
       if (!agent) throw new UnknownTargetAgentError(target);
       return agent;
     }
-    const current = currentAgentId ? await this.queries.execute(new FindProjectAgentQuery(projectId, ownerId, currentAgentId)) : null;
-    const agent = current ?? (await this.queries.execute(new FindProjectAgentQuery(projectId, ownerId)));
+    const current = currentAgentId
+      ? await this.queries.execute(new FindProjectAgentQuery(projectId, ownerId, currentAgentId))
+      : null;
+    const agent =
+      current ?? (await this.queries.execute(new FindProjectAgentQuery(projectId, ownerId)));
     if (!agent) throw new NoAgentError();
     return agent;
   }

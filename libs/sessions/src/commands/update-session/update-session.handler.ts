@@ -14,8 +14,17 @@ export class UpdateSessionHandler implements ICommandHandler<UpdateSessionComman
     @InjectMetric(ISOLATION_DENIALS) private readonly denials: Counter<string>,
   ) {}
 
-  async execute({ projectId, sessionId, ownerId, title }: UpdateSessionCommand): Promise<ChatSession> {
-    const session = await this.em.findOne(ChatSession, { id: sessionId, project: projectId, ownerId });
+  async execute({
+    projectId,
+    sessionId,
+    ownerId,
+    title,
+  }: UpdateSessionCommand): Promise<ChatSession> {
+    const session = await this.em.findOne(ChatSession, {
+      id: sessionId,
+      project: projectId,
+      ownerId,
+    });
     if (!session) throw notFound(this.denials, 'session');
     session.title = title;
     await this.em.flush();

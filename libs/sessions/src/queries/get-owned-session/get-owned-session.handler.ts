@@ -15,7 +15,11 @@ export class GetOwnedSessionHandler implements IQueryHandler<GetOwnedSessionQuer
   ) {}
 
   async execute({ projectId, sessionId, ownerId }: GetOwnedSessionQuery): Promise<ChatSession> {
-    const session = await this.em.findOne(ChatSession, { id: sessionId, project: projectId, ownerId });
+    const session = await this.em.findOne(ChatSession, {
+      id: sessionId,
+      project: projectId,
+      ownerId,
+    });
     if (!session) throw notFound(this.denials, 'session');
     return session;
   }

@@ -3,7 +3,8 @@ import { EntityManager } from '@mikro-orm/postgresql';
 import { messageRowToDto, type MessageRow } from '../../dto/mappers';
 import { ListMessagesQuery } from './list-messages.query';
 
-const COLUMNS = 'id, session_id, seq, role, content, agent_id, agent_name, run_id, metadata, created_at';
+const COLUMNS =
+  'id, session_id, seq, role, content, agent_id, agent_name, run_id, metadata, created_at';
 
 /**
  * Keyset pages on (session_id, seq), served by the unique index on those columns: no OFFSET, and
@@ -19,7 +20,9 @@ export class ListMessagesHandler implements IQueryHandler<ListMessagesQuery> {
     if (after !== undefined) {
       rows = await conn.execute<MessageRow[]>(
         `select ${COLUMNS} from messages where session_id = ? and seq > ? ${before !== undefined ? 'and seq < ?' : ''} order by seq asc limit ?`,
-        before !== undefined ? [sessionId, after, before, limit + 1] : [sessionId, after, limit + 1],
+        before !== undefined
+          ? [sessionId, after, before, limit + 1]
+          : [sessionId, after, limit + 1],
       );
       return { items: rows.slice(0, limit).map(messageRowToDto), hasMore: rows.length > limit };
     }
@@ -28,6 +31,9 @@ export class ListMessagesHandler implements IQueryHandler<ListMessagesQuery> {
       `select ${COLUMNS} from messages where session_id = ? ${before !== undefined ? 'and seq < ?' : ''} order by seq desc limit ?`,
       before !== undefined ? [sessionId, before, limit + 1] : [sessionId, limit + 1],
     );
-    return { items: rows.slice(0, limit).reverse().map(messageRowToDto), hasMore: rows.length > limit };
+    return {
+      items: rows.slice(0, limit).reverse().map(messageRowToDto),
+      hasMore: rows.length > limit,
+    };
   }
 }

@@ -12,9 +12,16 @@ export class ListRunsHandler implements IQueryHandler<ListRunsQuery> {
     const where: FilterQuery<Run> = { session: sessionId, ownerId };
     if (cursor) {
       const c = decodeCreatedAtCursor(cursor);
-      where.$or = [{ createdAt: { $lt: c.createdAt } }, { createdAt: c.createdAt, id: { $lt: c.id } }];
+      where.$or = [
+        { createdAt: { $lt: c.createdAt } },
+        { createdAt: c.createdAt, id: { $lt: c.id } },
+      ];
     }
-    const rows = await this.em.find(Run, where, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: limit + 1, disableIdentityMap: true });
+    const rows = await this.em.find(Run, where, {
+      orderBy: { createdAt: 'desc', id: 'desc' },
+      limit: limit + 1,
+      disableIdentityMap: true,
+    });
     const items = rows.slice(0, limit);
     const last = items.at(-1);
     return { items, nextCursor: rows.length > limit && last ? encodeCreatedAtCursor(last) : null };

@@ -13,7 +13,10 @@ export class ListSessionsHandler implements IQueryHandler<ListSessionsQuery> {
     if (!includeArchived) where.archivedAt = null;
     if (cursor) {
       const c = decodeCreatedAtCursor(cursor);
-      where.$or = [{ createdAt: { $lt: c.createdAt } }, { createdAt: c.createdAt, id: { $lt: c.id } }];
+      where.$or = [
+        { createdAt: { $lt: c.createdAt } },
+        { createdAt: c.createdAt, id: { $lt: c.id } },
+      ];
     }
     // One query for the page; everything shown is a column of the session row (no N+1).
     const rows = await this.em.find(ChatSession, where, {
