@@ -412,6 +412,38 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
     });
   });
 
+  it("keeps a session readable after its agent is deleted, with the agent's name on its messages", async () => {
+    const created = (
+      await t.http
+        .post(`/v1/my/projects/${projectId}/agents`)
+        .set(alice.auth)
+        .send({ name: 'Ephemeral' })
+        .expect(201)
+    ).body;
+    const sid = await createSession(t.http, alice, projectId, { agent: 'Ephemeral' });
+    const { run } = await sendMessage(t.http, alice, projectId, sid, { content: 'remember me' });
+    await waitForRun(t.http, alice, projectId, sid, run.id);
+    await t.http
+      .delete(`/v1/my/projects/${projectId}/agents/${created.id}`)
+      .set(alice.auth)
+      .expect(204);
+    const messages = (await t.http.get(`${base()}/${sid}/messages`).set(alice.auth).expect(200))
+      .body.items;
+    expect(
+      messages.map((m: { role: string; agent_name: string }) => [m.role, m.agent_name]),
+    ).toEqual([
+      ['user', 'Ephemeral'],
+      ['assistant', 'Ephemeral'],
+    ]);
+    expect(
+      (await t.http.get(`${base()}/${sid}/runs/${run.id}`).set(alice.auth).expect(200)).body
+        .agent_name,
+    ).toBe('Ephemeral');
+    // New messages fall back to the project's first agent.
+    const next = await sendMessage(t.http, alice, projectId, sid, { content: 'anyone?' });
+    expect(next.run.agent_name).toBe('CodeAssistant');
+  });
+
   it('marks the agent busy while it runs and ready afterwards', async () => {
     const sid = await createSession(t.http, alice, projectId, { agent: 'DataAnalyst' });
     const { run } = await sendMessage(t.http, alice, projectId, sid, {
