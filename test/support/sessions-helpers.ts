@@ -5,6 +5,7 @@ export interface RunView {
   id: string;
   status: string;
   agent_id: string;
+  agent_name: string;
   error: { code: string; message: string } | null;
   usage: { input_tokens: number; output_tokens: number } | null;
   started_at: string | null;

@@ -8,6 +8,7 @@ import { AuthController, MeController } from './http/auth.controller';
 import { AccessTokenService } from './jwt/access-token.service';
 import { JwtAuthGuard } from './jwt/jwt-auth.guard';
 import { JwtStrategy } from './jwt/jwt.strategy';
+import { StreamTokenService } from './jwt/stream-token.service';
 import { RefreshTokenService } from './refresh-tokens/refresh-token.service';
 
 /**
@@ -20,11 +21,12 @@ import { RefreshTokenService } from './refresh-tokens/refresh-token.service';
   providers: [
     AuthService,
     AccessTokenService,
+    StreamTokenService,
     RefreshTokenService,
     JwtStrategy,
     JwtAuthGuard,
     ...authMetricProviders,
   ],
-  exports: [JwtAuthGuard, AccessTokenService, ...authMetricProviders],
+  exports: [JwtAuthGuard, AccessTokenService, StreamTokenService, ...authMetricProviders],
 })
 export class AuthModule {}

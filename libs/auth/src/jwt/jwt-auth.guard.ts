@@ -7,6 +7,8 @@ import { IS_PUBLIC_KEY } from '@codelab/platform';
 import { AUTH_EVENTS } from '../auth.metrics';
 import { InvalidAccessTokenError } from '../auth.errors';
 import { type AuthUser } from './auth-user';
+import { StreamTokenService } from './stream-token.service';
+import { STREAM_TOKEN_ROUTE_KEY } from './stream-token-route.decorator';
 
 /** Global guard (APP_GUARD): every route needs a valid access token unless marked @Public(). */
 @Injectable()
@@ -14,6 +16,7 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
   constructor(
     private readonly reflector: Reflector,
     @InjectMetric(AUTH_EVENTS) private readonly authEvents: Counter<string>,
+    private readonly streamTokens: StreamTokenService,
   ) {
     super();
   }
@@ -24,6 +27,17 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
       context.getClass(),
     ]);
     if (isPublic) return true;
+    const req = context.switchToHttp().getRequest<{ query?: Record<string, unknown>; params?: Record<string, string>; user?: AuthUser }>();
+    const streamToken = req.query?.stream_token;
+    if (typeof streamToken === 'string' && this.reflector.get<boolean>(STREAM_TOKEN_ROUTE_KEY, context.getHandler())) {
+      const claims = this.streamTokens.verify(streamToken, req.params?.sessionId ?? '');
+      if (!claims) {
+        this.authEvents.inc({ action: 'access', outcome: 'failure' });
+        throw new InvalidAccessTokenError('The stream token is invalid, expired or for another session');
+      }
+      req.user = { id: claims.userId };
+      return true;
+    }
     return super.canActivate(context);
   }
 
