@@ -10,6 +10,7 @@ import { AuthModule, JwtAuthGuard } from '@codelab/auth';
 import { ProjectsHttpModule } from '@codelab/projects';
 import { AgentsHttpModule } from '@codelab/agents';
 import { SessionsHttpModule } from '@codelab/sessions';
+import { StreamingHttpModule, StreamingModule } from '@codelab/streaming';
 import { createOrmConfig } from '../../../mikro-orm.config';
 import { WorkerModule } from '../../worker/src/worker.module';
 
@@ -26,6 +27,8 @@ export class ApiModule {
         ProjectsHttpModule,
         AgentsHttpModule,
         SessionsHttpModule,
+        StreamingModule,
+        StreamingHttpModule,
         ...(config.role === 'all' ? [WorkerModule] : []),
       ],
       providers: [

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { SessionsWorkerModule } from '@codelab/sessions';
+import { StreamingModule } from '@codelab/streaming';
 
 /**
  * Background processing: the BullMQ processors (agent runs, orchestration steps, approval
@@ -7,6 +8,7 @@ import { SessionsWorkerModule } from '@codelab/sessions';
  * when APP_ROLE=all. No HTTP controllers belong here.
  */
 @Module({
-  imports: [SessionsWorkerModule],
+  // Runs publish session events; StreamingModule appends them to Redis Streams.
+  imports: [SessionsWorkerModule, StreamingModule],
 })
 export class WorkerModule {}

@@ -9,3 +9,4 @@ export { SessionsHttpModule } from './http/sessions-http.module';
 export { SessionsWorkerModule } from './jobs/sessions-worker.module';
 export { RunSlots } from './execution/run-slots';
 export { RunDispatchRelay } from './jobs/run-dispatch-relay';
+export { GetOwnedSessionQuery } from './queries/get-owned-session/get-owned-session.query';

@@ -43,6 +43,13 @@ export interface AppConfig {
   runStaleAfterMs: number;
   runLeaseTtlMs: number;
   runJobLockMs: number;
+  streaming: {
+    maxLength: number;
+    ttlMs: number;
+    heartbeatMs: number;
+    retryMs: number;
+    clientBufferBytes: number;
+  };
   llm: {
     provider: 'offline' | 'openai';
     openaiApiKey: string;
@@ -107,6 +114,11 @@ export const ENV_DEFAULTS = {
   RUN_STALE_AFTER_MS: '30000',
   RUN_LEASE_TTL_MS: '30000',
   RUN_JOB_LOCK_MS: '30000',
+  STREAM_MAX_LENGTH: '1000',
+  STREAM_TTL_MS: '600000',
+  SSE_HEARTBEAT_MS: '15000',
+  SSE_RETRY_MS: '3000',
+  SSE_CLIENT_BUFFER_BYTES: '1048576',
   LLM_PROVIDER: '',
   OPENAI_API_KEY: '',
   OPENAI_BASE_URL: '',
@@ -233,6 +245,13 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     runStaleAfterMs: r.int('RUN_STALE_AFTER_MS', 1_000, 3_600_000),
     runLeaseTtlMs: r.int('RUN_LEASE_TTL_MS', 1_000, 600_000),
     runJobLockMs: r.int('RUN_JOB_LOCK_MS', 1_000, 600_000),
+    streaming: {
+      maxLength: r.int('STREAM_MAX_LENGTH', 1, 1_000_000),
+      ttlMs: r.int('STREAM_TTL_MS', 1_000, 7 * 24 * 3_600_000),
+      heartbeatMs: r.int('SSE_HEARTBEAT_MS', 100, 600_000),
+      retryMs: r.int('SSE_RETRY_MS', 100, 600_000),
+      clientBufferBytes: r.int('SSE_CLIENT_BUFFER_BYTES', 1_024, 256 * 1024 * 1024),
+    },
     llm: {
       provider: 'offline',
       openaiApiKey: r.raw('OPENAI_API_KEY'),

@@ -1,0 +1,38 @@
+import { Logger } from '@nestjs/common';
+import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter } from 'prom-client';
+import { SessionEvent } from '@codelab/sessions';
+import { SessionEventLog } from '../session-event-log';
+import { STREAM_EVENTS_APPENDED } from '../streaming.metrics';
+
+/**
+ * Every session event published in this process goes to the session's Redis Stream. Events are
+ * for streaming only: losing one (Redis down) loses a live update, never data — clients resync
+ * over REST.
+ */
+@EventsHandler(SessionEvent)
+export class AppendSessionEventsHandler implements IEventHandler<SessionEvent> {
+  private readonly logger = new Logger(AppendSessionEventsHandler.name);
+
+  constructor(
+    private readonly log: SessionEventLog,
+    @InjectMetric(STREAM_EVENTS_APPENDED) private readonly appended: Counter<string>,
+  ) {}
+
+  async handle(event: SessionEvent): Promise<void> {
+    try {
+      await this.log.append({
+        type: event.type,
+        session_id: event.sessionId,
+        run_id: event.runId,
+        agent_id: event.agentId,
+        ts: event.ts,
+        payload: event.payload,
+      });
+      this.appended.inc({ type: event.type });
+    } catch (error) {
+      this.logger.warn(`Could not append ${event.type} for session ${event.sessionId}: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { APP_CONFIG, type AppConfig, REDIS } from '@codelab/platform';
+
+/** One entry of a session's event stream, as clients receive it. */
+export interface StreamEntry {
+  id: string;
+  type: string;
+  /** The JSON envelope {type, session_id, run_id, agent_id, ts, payload}. */
+  data: string;
+}
+
+export interface Envelope {
+  type: string;
+  session_id: string;
+  run_id: string | null;
+  agent_id: string | null;
+  ts: string;
+  payload: Record<string, unknown>;
+}
+
+/** Stream ids are "ms-seq"; compares them numerically. */
+export function compareStreamIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am !== bm ? am - bm : (as ?? 0) - (bs ?? 0);
+}
+
+export const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
+
+export function parseEntries(raw: [string, string[]][]): StreamEntry[] {
+  return raw.map(([id, fields]) => {
+    const map: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) map[fields[i]] = fields[i + 1];
+    return { id, type: map.type ?? 'message', data: map.data ?? '{}' };
+  });
+}
+
+/**
+ * A Redis Stream per session: capped length, TTL refreshed on every append. Any process appends;
+ * any API process reads, so a client sees events whichever process produced them.
+ */
+@Injectable()
+export class SessionEventLog {
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  key(sessionId: string): string {
+    return `${this.config.redisKeyPrefix}events:session:${sessionId}`;
+  }
+
+  async append(envelope: Envelope): Promise<string> {
+    const key = this.key(envelope.session_id);
+    const [[, id]] = (await this.redis
+      .multi()
+      .xadd(key, 'MAXLEN', String(this.config.streaming.maxLength), '*', 'type', envelope.type, 'data', JSON.stringify(envelope))
+      .pexpire(key, this.config.streaming.ttlMs)
+      .exec()) as [[Error | null, string], [Error | null, number]];
+    return id;
+  }
+
+  /** Entries after `afterId` (exclusive), oldest first. */
+  async after(sessionId: string, afterId: string, count = 10_000): Promise<StreamEntry[]> {
+    const raw = (await this.redis.xrange(this.key(sessionId), `(${afterId}`, '+', 'COUNT', count)) as [string, string[]][];
+    return parseEntries(raw);
+  }
+
+  async all(sessionId: string): Promise<StreamEntry[]> {
+    return parseEntries((await this.redis.xrange(this.key(sessionId), '-', '+')) as [string, string[]][]);
+  }
+
+  async lastId(sessionId: string): Promise<string> {
+    const [last] = (await this.redis.xrevrange(this.key(sessionId), '+', '-', 'COUNT', 1)) as [string, string[]][];
+    return last?.[0] ?? '0-0';
+  }
+
+  /**
+   * Whether a client that last saw `lastEventId` can be served without a gap: the stream must
+   * still exist and nothing after that id may have been trimmed.
+   */
+  async canResumeFrom(sessionId: string, lastEventId: string): Promise<boolean> {
+    if (!STREAM_ID.test(lastEventId)) return false;
+    const info = (await this.redis.call('XINFO', 'STREAM', this.key(sessionId)).catch(() => null)) as unknown[] | null;
+    if (!info) return false;
+    const fields: Record<string, unknown> = {};
+    for (let i = 0; i + 1 < info.length; i += 2) fields[String(info[i])] = info[i + 1];
+    const maxDeleted = String(fields['max-deleted-entry-id'] ?? '0-0');
+    return compareStreamIds(lastEventId, maxDeleted) >= 0;
+  }
+}
