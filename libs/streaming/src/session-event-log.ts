@@ -55,7 +55,16 @@ export class SessionEventLog {
     const key = this.key(envelope.session_id);
     const [[, id]] = (await this.redis
       .multi()
-      .xadd(key, 'MAXLEN', String(this.config.streaming.maxLength), '*', 'type', envelope.type, 'data', JSON.stringify(envelope))
+      .xadd(
+        key,
+        'MAXLEN',
+        String(this.config.streaming.maxLength),
+        '*',
+        'type',
+        envelope.type,
+        'data',
+        JSON.stringify(envelope),
+      )
       .pexpire(key, this.config.streaming.ttlMs)
       .exec()) as [[Error | null, string], [Error | null, number]];
     return id;
@@ -63,16 +72,27 @@ export class SessionEventLog {
 
   /** Entries after `afterId` (exclusive), oldest first. */
   async after(sessionId: string, afterId: string, count = 10_000): Promise<StreamEntry[]> {
-    const raw = (await this.redis.xrange(this.key(sessionId), `(${afterId}`, '+', 'COUNT', count)) as [string, string[]][];
+    const raw = (await this.redis.xrange(
+      this.key(sessionId),
+      `(${afterId}`,
+      '+',
+      'COUNT',
+      count,
+    )) as [string, string[]][];
     return parseEntries(raw);
   }
 
   async all(sessionId: string): Promise<StreamEntry[]> {
-    return parseEntries((await this.redis.xrange(this.key(sessionId), '-', '+')) as [string, string[]][]);
+    return parseEntries(
+      (await this.redis.xrange(this.key(sessionId), '-', '+')) as [string, string[]][],
+    );
   }
 
   async lastId(sessionId: string): Promise<string> {
-    const [last] = (await this.redis.xrevrange(this.key(sessionId), '+', '-', 'COUNT', 1)) as [string, string[]][];
+    const [last] = (await this.redis.xrevrange(this.key(sessionId), '+', '-', 'COUNT', 1)) as [
+      string,
+      string[],
+    ][];
     return last?.[0] ?? '0-0';
   }
 
@@ -82,7 +102,9 @@ export class SessionEventLog {
    */
   async canResumeFrom(sessionId: string, lastEventId: string): Promise<boolean> {
     if (!STREAM_ID.test(lastEventId)) return false;
-    const info = (await this.redis.call('XINFO', 'STREAM', this.key(sessionId)).catch(() => null)) as unknown[] | null;
+    const info = (await this.redis
+      .call('XINFO', 'STREAM', this.key(sessionId))
+      .catch(() => null)) as unknown[] | null;
     if (!info) return false;
     const fields: Record<string, unknown> = {};
     for (let i = 0; i + 1 < info.length; i += 2) fields[String(info[i])] = info[i + 1];

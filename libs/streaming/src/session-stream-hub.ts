@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleDestroy,
+} from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
@@ -110,9 +116,17 @@ export class SessionStreamHub implements OnModuleDestroy, OnApplicationShutdown 
       const keys = sessions.map((s) => this.log.key(s));
       const cursors = sessions.map((s) => this.subs.get(s)?.cursor ?? '$');
       try {
-        const reply = (await reader.xread('COUNT', 1000, 'BLOCK', 5000, 'STREAMS', this.wakeKey, ...keys, '$', ...cursors)) as
-          | [string, [string, string[]][]][]
-          | null;
+        const reply = (await reader.xread(
+          'COUNT',
+          1000,
+          'BLOCK',
+          5000,
+          'STREAMS',
+          this.wakeKey,
+          ...keys,
+          '$',
+          ...cursors,
+        )) as [string, [string, string[]][]][] | null;
         for (const [key, raw] of reply ?? []) {
           if (key === this.wakeKey) continue;
           const sessionId = sessions[keys.indexOf(key)];

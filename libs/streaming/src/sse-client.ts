@@ -51,7 +51,9 @@ export class SseClient {
   }
 
   resync(atId: string, reason: string): void {
-    this.raw(`id: ${atId}\nevent: resync\ndata: ${JSON.stringify({ type: 'resync', session_id: this.sessionId, reason })}\n\n`);
+    this.raw(
+      `id: ${atId}\nevent: resync\ndata: ${JSON.stringify({ type: 'resync', session_id: this.sessionId, reason })}\n\n`,
+    );
     if (compareStreamIds(atId, this.lastSentId) > 0) this.lastSentId = atId;
   }
 

@@ -32,7 +32,9 @@ export class AppendSessionEventsHandler implements IEventHandler<SessionEvent> {
       });
       this.appended.inc({ type: event.type });
     } catch (error) {
-      this.logger.warn(`Could not append ${event.type} for session ${event.sessionId}: ${(error as Error).message}`);
+      this.logger.warn(
+        `Could not append ${event.type} for session ${event.sessionId}: ${(error as Error).message}`,
+      );
     }
   }
 }

@@ -1,6 +1,25 @@
-import { Controller, Get, Headers, HttpCode, Inject, Post, Query, Req, Res, UseGuards } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Post,
+  Query,
+  Req,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiProperty, ApiPropertyOptional, ApiQuery, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiOkResponse,
+  ApiProduces,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
@@ -16,7 +35,10 @@ import { SseClient } from '../sse-client';
 import { SSE_DELIVERY_LAG, SSE_RESYNCS } from '../streaming.metrics';
 
 export class EventsQueryDto {
-  @ApiPropertyOptional({ description: 'Resume after this event id (same as the Last-Event-ID header)', example: '1795306483949-0' })
+  @ApiPropertyOptional({
+    description: 'Resume after this event id (same as the Last-Event-ID header)',
+    example: '1795306483949-0',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(64)
@@ -27,7 +49,10 @@ export class EventsQueryDto {
   @IsIn(['start'])
   from?: 'start';
 
-  @ApiPropertyOptional({ description: 'For EventSource: a token from POST .../stream-token instead of the Authorization header' })
+  @ApiPropertyOptional({
+    description:
+      'For EventSource: a token from POST .../stream-token instead of the Authorization header',
+  })
   @IsOptional()
   @IsString()
   @MaxLength(2048)
@@ -35,7 +60,10 @@ export class EventsQueryDto {
 }
 
 export class StreamTokenDto {
-  @ApiProperty({ example: 'eyJhbGciOiJIUzI1NiIs...', description: 'Valid only on this session’s events route' })
+  @ApiProperty({
+    example: 'eyJhbGciOiJIUzI1NiIs...',
+    description: 'Valid only on this session’s events route',
+  })
   stream_token!: string;
   @ApiProperty({ format: 'date-time', example: '2026-11-21T12:01:00.000Z' })
   expires_at!: string;
@@ -59,7 +87,10 @@ export class SessionEventsController {
   @Post('stream-token')
   @HttpCode(200)
   @UseGuards(ProjectAccessGuard)
-  @ApiOkResponse({ type: StreamTokenDto, description: 'A token for EventSource, scoped to you and this session, valid 60 s' })
+  @ApiOkResponse({
+    type: StreamTokenDto,
+    description: 'A token for EventSource, scoped to you and this session, valid 60 s',
+  })
   async streamToken(
     @CurrentUser() user: AuthUser,
     @CurrentProject() project: Project,
@@ -114,6 +145,11 @@ export class SessionEventsController {
     client.start(this.config.streaming.retryMs);
     try {
       await this.hub.subscribe(client);
+      // The client may have gone while we subscribed: its close handler already ran.
+      if (client.closed) {
+        this.hub.unsubscribe(client);
+        return;
+      }
       let replay: StreamEntry[] = [];
       if (lastEventId !== undefined) {
         if (await this.log.canResumeFrom(sessionId, lastEventId)) {
