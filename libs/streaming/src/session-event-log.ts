@@ -98,17 +98,13 @@ export class SessionEventLog {
 
   /**
    * Whether a client that last saw `lastEventId` can be served without a gap: the stream must
-   * still exist and nothing after that id may have been trimmed.
+   * still exist and that id must not be older than its first retained entry. (Redis does not
+   * record ids removed by MAXLEN trimming, so "older than the first entry" is treated as trimmed,
+   * or as belonging to a stream that expired and was created anew; both mean resync.)
    */
   async canResumeFrom(sessionId: string, lastEventId: string): Promise<boolean> {
     if (!STREAM_ID.test(lastEventId)) return false;
-    const info = (await this.redis
-      .call('XINFO', 'STREAM', this.key(sessionId))
-      .catch(() => null)) as unknown[] | null;
-    if (!info) return false;
-    const fields: Record<string, unknown> = {};
-    for (let i = 0; i + 1 < info.length; i += 2) fields[String(info[i])] = info[i + 1];
-    const maxDeleted = String(fields['max-deleted-entry-id'] ?? '0-0');
-    return compareStreamIds(lastEventId, maxDeleted) >= 0;
+    const [first] = (await this.redis.xrange(this.key(sessionId), '-', '+', 'COUNT', 1)) as [string, string[]][];
+    return first !== undefined && compareStreamIds(lastEventId, first[0]) >= 0;
   }
 }
