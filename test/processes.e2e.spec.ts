@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { dropTestDatabase } from './support/test-database';
+import { TestSseClient } from './support/sse-client';
 import { databaseUrl, TEST_POSTGRES_URL, TEST_REDIS_URL, uniqueSuffix } from './support/test-env';
 import {
   type AppProcess,
@@ -13,6 +14,33 @@ import {
   waitFor,
   withDeadline,
 } from './support/child-process';
+
+/** Registers a user, creates a project and a session, and opens the session's event stream. */
+async function openEventStream(base: string): Promise<TestSseClient> {
+  const post = async (path: string, body: unknown, token?: string) => {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: JSON.stringify(body),
+    });
+    return (await res.json()) as Record<string, string>;
+  };
+  const { access_token: token } = await post('/v1/auth/register', {
+    email: `sse_${uniqueSuffix()}@example.com`,
+    password: 'password123',
+  });
+  const { id: projectId } = await post('/v1/my/projects', { name: 'sse' }, token);
+  const { id: sessionId } = await post(`/v1/my/projects/${projectId}/sessions`, {}, token);
+  const sse = await new TestSseClient(
+    `${base}/v1/my/projects/${projectId}/sessions/${sessionId}/events`,
+    { authorization: `Bearer ${token}` },
+  ).open();
+  await waitFor('the stream to open', async () => sse.retries.length === 1, 5_000);
+  return sse;
+}
 
 /** The built app as real processes: start-up, migrations, roles, config errors, SIGTERM. */
 describe('app processes (e2e)', () => {
@@ -99,6 +127,7 @@ describe('app processes (e2e)', () => {
       async () => (await httpStatus(`${base}/ready`)) === 200,
     );
 
+    const sse = await openEventStream(base);
     app.child.kill('SIGTERM');
     await waitFor(
       '/ready to turn 503',
@@ -119,6 +148,9 @@ describe('app processes (e2e)', () => {
 
     expect(await withDeadline('exit after SIGTERM', app.exited, 15_000)).toBe(0);
     await expect(httpStatus(`${base}/health`)).rejects.toThrow();
+    // The open event stream got a final retry hint and was closed, so the server could drain.
+    await waitFor('the event stream to end', async () => sse.ended, 5_000);
+    expect(sse.retries.length).toBeGreaterThanOrEqual(2);
     expect(app.output()).toMatch(/Shutdown complete/);
   });
 

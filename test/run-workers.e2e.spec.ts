@@ -12,6 +12,7 @@ import {
   withDeadline,
 } from './support/child-process';
 import { PrivateRedis } from './support/private-redis';
+import { listenUrl, TestSseClient } from './support/sse-client';
 import {
   createProject,
   createSession,
@@ -133,6 +134,7 @@ describe('runs across two worker processes (e2e)', () => {
   beforeAll(async () => {
     await redis.start();
     t = await createTestApp({ env: { APP_ROLE: 'api', REDIS_URL: redis.url } });
+    await t.app.listen(0, '127.0.0.1');
     user = await registerUser(t.http);
     await Promise.all([startWorker(), startWorker()]);
   });
@@ -141,6 +143,32 @@ describe('runs across two worker processes (e2e)', () => {
     for (const w of workers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
     await t.close();
     await redis.stop();
+  });
+
+  it('streams events produced by a worker process to a client of the API process', async () => {
+    const projectId = await createProject(t.http, user, 'cross-process');
+    const sid = await createSession(t.http, user, projectId);
+    const sse = await new TestSseClient(
+      `${listenUrl(t.app.getHttpServer())}/v1/my/projects/${projectId}/sessions/${sid}/events`,
+      user.auth,
+    ).open();
+    try {
+      await sendMessage(t.http, user, projectId, sid, { content: 'from another process' });
+      await sse.waitForEvent('run_completed', 30_000);
+      // run_started, tokens and completion were appended by a worker, not by this process.
+      expect(sse.types()).toEqual(
+        expect.arrayContaining([
+          'message_received',
+          'run_queued',
+          'run_started',
+          'token',
+          'message_completed',
+          'run_completed',
+        ]),
+      );
+    } finally {
+      sse.close();
+    }
   });
 
   it('never runs more than the agent limit (2) at once, with 8 sessions on two workers', async () => {
