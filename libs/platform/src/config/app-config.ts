@@ -33,6 +33,7 @@ export interface AppConfig {
   http: {
     bodyLimitBytes: number;
     trustProxy: boolean;
+    corsOrigins: string[];
   };
   shutdown: {
     readinessDelayMs: number;
@@ -107,6 +108,7 @@ export const ENV_DEFAULTS = {
   RATE_LIMIT_AUTH_PER_WINDOW: '10',
   HTTP_BODY_LIMIT_BYTES: '1048576',
   TRUST_PROXY: 'false',
+  CORS_ORIGINS: '',
   SHUTDOWN_READINESS_DELAY_MS: '0',
   SHUTDOWN_GRACE_MS: '25000',
   WORKER_CONCURRENCY: '8',
@@ -235,6 +237,11 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     http: {
       bodyLimitBytes: r.int('HTTP_BODY_LIMIT_BYTES', 1024, 64 * 1024 * 1024),
       trustProxy: r.bool('TRUST_PROXY'),
+      corsOrigins: r
+        .raw('CORS_ORIGINS')
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
     },
     shutdown: {
       readinessDelayMs: r.int('SHUTDOWN_READINESS_DELAY_MS', 0, 120_000),

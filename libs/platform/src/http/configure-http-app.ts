@@ -36,6 +36,15 @@ export function configureHttpApp(
   express.disable('x-powered-by');
   express.set('trust proxy', config.http.trustProxy);
 
+  if (config.http.corsOrigins.length > 0) {
+    // Browsers on these origins may call the API (bearer tokens, no cookies).
+    app.enableCors({
+      origin: config.http.corsOrigins,
+      credentials: false,
+      exposedHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    });
+  }
   app.use(requestIdMiddleware);
   app.use(httpMetricsMiddleware(app.get<Histogram<string>>(getToken(HTTP_REQUEST_DURATION))));
   app.useBodyParser('json', {
