@@ -85,7 +85,7 @@ describe('a real browser follows a run over EventSource (headless Chromium)', ()
     const events = await tab.evaluate(
       () =>
         (
-          window as unknown as {
+          globalThis as unknown as {
             __events: { type: string; id: string; data: { payload: { text?: string } } }[];
           }
         ).__events,
