@@ -104,7 +104,10 @@ export class SessionEventLog {
    */
   async canResumeFrom(sessionId: string, lastEventId: string): Promise<boolean> {
     if (!STREAM_ID.test(lastEventId)) return false;
-    const [first] = (await this.redis.xrange(this.key(sessionId), '-', '+', 'COUNT', 1)) as [string, string[]][];
+    const [first] = (await this.redis.xrange(this.key(sessionId), '-', '+', 'COUNT', 1)) as [
+      string,
+      string[],
+    ][];
     return first !== undefined && compareStreamIds(lastEventId, first[0]) >= 0;
   }
 }

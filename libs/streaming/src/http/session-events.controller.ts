@@ -126,21 +126,20 @@ export class SessionEventsController {
     await this.queries.execute(new GetOwnedSessionQuery(project.id, sessionId, user.id));
     const lastEventId = lastEventIdHeader ?? query.last_event_id;
 
-    let client: SseClient | undefined;
-    const closeClient = () => {
-      if (!client) return;
-      this.hub.unsubscribe(client);
-      client.close();
-    };
-    client = new SseClient(sessionId, res, {
+    // Callbacks run only after both constants exist.
+    const client: SseClient = new SseClient(sessionId, res, {
       bufferLimitBytes: this.config.streaming.clientBufferBytes,
       onLag: (s) => this.lag.observe(s),
       onOverflow: () => {
         this.resyncs.inc({ reason: 'slow_client' });
-        client?.resync('0-0', 'slow_client');
+        client.resync('0-0', 'slow_client');
         closeClient();
       },
     });
+    const closeClient = () => {
+      this.hub.unsubscribe(client);
+      client.close();
+    };
     req.on('close', closeClient);
     client.start(this.config.streaming.retryMs);
     try {
