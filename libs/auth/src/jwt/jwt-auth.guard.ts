@@ -27,13 +27,24 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
       context.getClass(),
     ]);
     if (isPublic) return true;
-    const req = context.switchToHttp().getRequest<{ query?: Record<string, unknown>; params?: Record<string, string>; user?: AuthUser }>();
+    const req = context
+      .switchToHttp()
+      .getRequest<{
+        query?: Record<string, unknown>;
+        params?: Record<string, string>;
+        user?: AuthUser;
+      }>();
     const streamToken = req.query?.stream_token;
-    if (typeof streamToken === 'string' && this.reflector.get<boolean>(STREAM_TOKEN_ROUTE_KEY, context.getHandler())) {
+    if (
+      typeof streamToken === 'string' &&
+      this.reflector.get<boolean>(STREAM_TOKEN_ROUTE_KEY, context.getHandler())
+    ) {
       const claims = this.streamTokens.verify(streamToken, req.params?.sessionId ?? '');
       if (!claims) {
         this.authEvents.inc({ action: 'access', outcome: 'failure' });
-        throw new InvalidAccessTokenError('The stream token is invalid, expired or for another session');
+        throw new InvalidAccessTokenError(
+          'The stream token is invalid, expired or for another session',
+        );
       }
       req.user = { id: claims.userId };
       return true;

@@ -46,14 +46,25 @@ export class StreamTokenService {
   /** The claims when the token is valid for `sessionId`, otherwise null. */
   verify(token: string, sessionId: string): StreamTokenClaims | null {
     try {
-      const claims = this.jwt.verify<{ sub?: unknown; sid?: unknown; typ?: unknown; exp?: unknown }>(token, {
+      const claims = this.jwt.verify<{
+        sub?: unknown;
+        sid?: unknown;
+        typ?: unknown;
+        exp?: unknown;
+      }>(token, {
         secret: this.config.jwt.secret,
         algorithms: [ACCESS_TOKEN_ALGORITHM],
         issuer: this.config.jwt.issuer,
         audience: this.audience,
         clockTolerance: this.config.jwt.clockToleranceSeconds,
       });
-      if (claims.typ !== 'stream' || typeof claims.sub !== 'string' || claims.sid !== sessionId || typeof claims.exp !== 'number') return null;
+      if (
+        claims.typ !== 'stream' ||
+        typeof claims.sub !== 'string' ||
+        claims.sid !== sessionId ||
+        typeof claims.exp !== 'number'
+      )
+        return null;
       return { userId: claims.sub, sessionId };
     } catch {
       return null;

@@ -27,7 +27,11 @@ describe('RunSlots (real Redis)', () => {
     await redis.quit();
   });
 
-  const request = (agentId: string, limit: number, sessionId: string = randomUUID()): SlotRequest => ({
+  const request = (
+    agentId: string,
+    limit: number,
+    sessionId: string = randomUUID(),
+  ): SlotRequest => ({
     runId: randomUUID(),
     sessionId,
     agentId,
