@@ -27,13 +27,11 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
       context.getClass(),
     ]);
     if (isPublic) return true;
-    const req = context
-      .switchToHttp()
-      .getRequest<{
-        query?: Record<string, unknown>;
-        params?: Record<string, string>;
-        user?: AuthUser;
-      }>();
+    const req = context.switchToHttp().getRequest<{
+      query?: Record<string, unknown>;
+      params?: Record<string, string>;
+      user?: AuthUser;
+    }>();
     const streamToken = req.query?.stream_token;
     if (
       typeof streamToken === 'string' &&
