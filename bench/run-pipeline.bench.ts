@@ -18,6 +18,7 @@ import {
   freePort,
   http,
   percentile,
+  printTable,
   REDIS_URL,
   startProcess,
   waitUntil,
@@ -207,12 +208,7 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1500));
     await dropDatabase(dbName).catch(() => undefined);
   }
-  const widths = [38, 16, 16, 16];
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  process.stdout.write(
-    `\n${line(['scenario', 'load', 'p50', 'p99'])}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n`,
-  );
-  for (const r of results) process.stdout.write(`${line(r)}\n`);
+  printTable(['scenario', 'load', 'p50', 'p99'], results);
 }
 
 /** The accept path without the product: one transaction of the same writes, then queue.add. */

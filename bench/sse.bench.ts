@@ -20,6 +20,7 @@ import {
   freePort,
   http,
   percentile,
+  printTable,
   REDIS_URL,
   startProcess,
   waitUntil,
@@ -350,12 +351,7 @@ async function main(): Promise<void> {
       '',
     ],
   ];
-  const widths = [46, 18, 10, 10, 14];
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  process.stdout.write(
-    `\n${line(['scenario', 'sample', 'p50', 'p99', 'memory/client'])}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n`,
-  );
-  for (const r of rows) process.stdout.write(`${line(r)}\n`);
+  printTable(['scenario', 'sample', 'p50', 'p99', 'memory/client'], rows);
 }
 
 void main().catch((error: unknown) => {

@@ -18,3 +18,5 @@ export * from './observability/metrics/metric-names';
 export * from './platform.module';
 export * from './redis/redis.module';
 export * from './http/uuid-param.decorator';
+export * from './database/keyset-page';
+export * from './http/dto-helpers';

@@ -19,17 +19,15 @@ import {
 import { AgentStatus, type Agent } from '../entities/agent.entity';
 import { TOOL_NAMES } from '../policy/tool-registry';
 import { ROLE_NAMES } from '../templates/role-templates';
+import { isPresent, trimString } from '@codelab/platform';
 
-const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
-// Absent means "use the template" (create) or "unchanged" (update); null is never a value.
-const present = (_: unknown, value: unknown) => value !== undefined;
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9 _.-]*$/;
 // Relative globs only: no leading slash, no drive letter, no backslash, no `..` segment.
 const GLOB_PATTERN = /^(?![/~])(?![A-Za-z]:)(?!.*\\)(?!(.*\/)?\.\.(\/|$))[^\0]+$/;
 
 class AgentFieldsDto {
   @ApiPropertyOptional({ example: 'You are a careful reviewer.', maxLength: 20000 })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsString()
   @MaxLength(20_000)
   system_prompt?: string;
@@ -38,21 +36,21 @@ class AgentFieldsDto {
     example: 'gpt-4o-mini',
     description: 'Model name for the configured provider',
   })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsString()
   @MinLength(1)
   @MaxLength(200)
   model?: string;
 
   @ApiPropertyOptional({ example: 0.2, minimum: 0, maximum: 2 })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsNumber({ allowNaN: false, allowInfinity: false })
   @Min(0)
   @Max(2)
   temperature?: number;
 
   @ApiPropertyOptional({ example: ['read_file', 'write_file'], enum: TOOL_NAMES, isArray: true })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsArray()
   @ArrayMaxSize(TOOL_NAMES.length)
   @ArrayUnique()
@@ -63,7 +61,7 @@ class AgentFieldsDto {
     example: ['docs/**/*.md'],
     description: 'Workspace-relative globs write tools may touch',
   })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsArray()
   @ArrayMaxSize(50)
   @ArrayUnique()
@@ -81,7 +79,7 @@ class AgentFieldsDto {
     isArray: true,
     description: 'Tools whose calls wait for approval',
   })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsArray()
   @ArrayMaxSize(TOOL_NAMES.length)
   @ArrayUnique()
@@ -89,7 +87,7 @@ class AgentFieldsDto {
   approval_tools?: string[];
 
   @ApiPropertyOptional({ example: 2, minimum: 1, maximum: 32, default: 2 })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsInt()
   @Min(1)
   @Max(32)
@@ -100,7 +98,7 @@ class AgentFieldsDto {
     default: true,
     description: 'Recall and store semantic memory',
   })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsBoolean()
   memory_enabled?: boolean;
 
@@ -111,7 +109,7 @@ class AgentFieldsDto {
     default: 5,
     description: 'Memory hits recalled per call',
   })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsInt()
   @Min(1)
   @Max(20)
@@ -120,7 +118,7 @@ class AgentFieldsDto {
 
 export class CreateAgentDto extends AgentFieldsDto {
   @ApiProperty({ example: 'Reviewer', maxLength: 100 })
-  @Transform(trim)
+  @Transform(trimString)
   @IsString()
   @MinLength(1)
   @MaxLength(100)
@@ -133,15 +131,15 @@ export class CreateAgentDto extends AgentFieldsDto {
     default: 'ask',
     description: 'Template that fills the defaults',
   })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsIn(ROLE_NAMES)
   role?: string;
 }
 
 export class UpdateAgentDto extends AgentFieldsDto {
   @ApiPropertyOptional({ example: 'Reviewer 2', maxLength: 100 })
-  @ValidateIf(present)
-  @Transform(trim)
+  @ValidateIf(isPresent)
+  @Transform(trimString)
   @IsString()
   @MinLength(1)
   @MaxLength(100)
@@ -153,7 +151,7 @@ export class UpdateAgentDto extends AgentFieldsDto {
     enum: ROLE_NAMES,
     description: 'Changes the label only; fields keep their values',
   })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsIn(ROLE_NAMES)
   role?: string;
 }

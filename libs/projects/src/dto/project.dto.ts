@@ -2,12 +2,11 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsOptional, IsString, MaxLength, MinLength, ValidateIf } from 'class-validator';
 import { type Project } from '../entities/project.entity';
-
-const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
+import { isPresent, trimString } from '@codelab/platform';
 
 export class CreateProjectDto {
   @ApiProperty({ example: 'Payments service', minLength: 1, maxLength: 200 })
-  @Transform(trim)
+  @Transform(trimString)
   @IsString()
   @MinLength(1)
   @MaxLength(200)
@@ -27,8 +26,8 @@ export class CreateProjectDto {
 export class UpdateProjectDto {
   @ApiPropertyOptional({ example: 'Payments service v2', minLength: 1, maxLength: 200 })
   // Absent means unchanged; null is not a name.
-  @ValidateIf((_, value) => value !== undefined)
-  @Transform(trim)
+  @ValidateIf(isPresent)
+  @Transform(trimString)
   @IsString()
   @MinLength(1)
   @MaxLength(200)

@@ -13,14 +13,12 @@ import {
 import { type ChatSession } from '../entities/chat-session.entity';
 import { MessageRole } from '../entities/message.entity';
 import { RunMode, RunStatus, type RunError, type RunUsage } from '../entities/run.entity';
-
-const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
-const present = (_: unknown, value: unknown) => value !== undefined;
+import { isPresent, trimString } from '@codelab/platform';
 
 export class CreateSessionDto {
   @ApiPropertyOptional({ example: 'Refactor the billing module', maxLength: 200 })
-  @ValidateIf(present)
-  @Transform(trim)
+  @ValidateIf(isPresent)
+  @Transform(trimString)
   @IsString()
   @MinLength(1)
   @MaxLength(200)
@@ -30,7 +28,7 @@ export class CreateSessionDto {
     example: 'CodeAssistant',
     description: 'Name or id of the agent to start with (default: the first agent)',
   })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsString()
   @MinLength(1)
   @MaxLength(100)
@@ -39,7 +37,7 @@ export class CreateSessionDto {
 
 export class UpdateSessionDto {
   @ApiProperty({ example: 'Billing refactor, part 2', maxLength: 200 })
-  @Transform(trim)
+  @Transform(trimString)
   @IsString()
   @MinLength(1)
   @MaxLength(200)
@@ -105,7 +103,7 @@ export class SendMessageDto {
     example: 'DocumentWriter',
     description: 'Name or id of an agent of this project (direct call)',
   })
-  @ValidateIf(present)
+  @ValidateIf(isPresent)
   @IsString()
   @MinLength(1)
   @MaxLength(100)

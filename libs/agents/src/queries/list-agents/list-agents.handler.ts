@@ -1,6 +1,6 @@
 import { QueryHandler, type IQueryHandler } from '@nestjs/cqrs';
-import { EntityManager, type FilterQuery } from '@mikro-orm/postgresql';
-import { decodeCreatedAtCursor, encodeCreatedAtCursor } from '@codelab/platform';
+import { EntityManager } from '@mikro-orm/postgresql';
+import { findKeysetPage } from '@codelab/platform';
 import { Agent } from '../../entities/agent.entity';
 import { type AgentPage, ListAgentsQuery } from './list-agents.query';
 
@@ -8,22 +8,12 @@ import { type AgentPage, ListAgentsQuery } from './list-agents.query';
 export class ListAgentsHandler implements IQueryHandler<ListAgentsQuery> {
   constructor(private readonly em: EntityManager) {}
 
-  async execute({ projectId, ownerId, limit, cursor }: ListAgentsQuery): Promise<AgentPage> {
-    const where: FilterQuery<Agent> = { project: projectId, ownerId };
-    if (cursor) {
-      const after = decodeCreatedAtCursor(cursor);
-      where.$or = [
-        { createdAt: { $gt: after.createdAt } },
-        { createdAt: after.createdAt, id: { $gt: after.id } },
-      ];
-    }
-    const rows = await this.em.find(Agent, where, {
-      orderBy: { createdAt: 'asc', id: 'asc' },
-      limit: limit + 1,
-      disableIdentityMap: true,
-    });
-    const items = rows.slice(0, limit);
-    const last = items.at(-1);
-    return { items, nextCursor: rows.length > limit && last ? encodeCreatedAtCursor(last) : null };
+  execute({ projectId, ownerId, limit, cursor }: ListAgentsQuery): Promise<AgentPage> {
+    return findKeysetPage(
+      this.em,
+      Agent,
+      { project: projectId, ownerId },
+      { limit, cursor, direction: 'asc' },
+    );
   }
 }
