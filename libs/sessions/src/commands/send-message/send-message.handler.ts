@@ -134,13 +134,14 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
 
     const { message, run } = outcome.response;
     this.accepted.inc();
+    // Both facts are committed; announce them before a worker can announce run_started.
     this.events.publish(
       new SessionEvent('message_received', sessionId, run.id, run.agent_id, { message }),
     );
+    this.events.publish(new SessionEvent('run_queued', sessionId, run.id, run.agent_id, { run }));
     if (await this.queue.enqueue(run.id)) {
       await this.em.nativeDelete(OutboxEntry, { runId: run.id });
     }
-    this.events.publish(new SessionEvent('run_queued', sessionId, run.id, run.agent_id, { run }));
     return outcome.response;
   }
 
