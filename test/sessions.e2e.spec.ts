@@ -444,6 +444,33 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
     expect(next.run.agent_name).toBe('CodeAssistant');
   });
 
+  it('fails a queued run whose agent was deleted before it started, with a visible error', async () => {
+    const doomed = (
+      await t.http
+        .post(`/v1/my/projects/${projectId}/agents`)
+        .set(alice.auth)
+        .send({ name: 'Doomed' })
+        .expect(201)
+    ).body;
+    const sid = await createSession(t.http, alice, projectId);
+    // A long first run keeps the second one queued (one active run per session).
+    const first = await sendMessage(t.http, alice, projectId, sid, { content: 'word '.repeat(40) });
+    const second = await sendMessage(t.http, alice, projectId, sid, {
+      content: 'for the doomed agent',
+      target_agent: 'Doomed',
+    });
+    await t.http
+      .delete(`/v1/my/projects/${projectId}/agents/${doomed.id}`)
+      .set(alice.auth)
+      .expect(204);
+    const failed = await waitForRun(t.http, alice, projectId, sid, second.run.id);
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toEqual({ code: 'AGENT_NOT_FOUND', message: expect.any(String) });
+    expect((await waitForRun(t.http, alice, projectId, sid, first.run.id)).status).toBe(
+      'completed',
+    );
+  });
+
   it('marks the agent busy while it runs and ready afterwards', async () => {
     const sid = await createSession(t.http, alice, projectId, { agent: 'DataAnalyst' });
     const { run } = await sendMessage(t.http, alice, projectId, sid, {
