@@ -12,6 +12,7 @@ import { Queue, Worker } from 'bullmq';
 import { Client, Pool } from 'pg';
 import {
   atFixedRate,
+  createBenchProject,
   databaseUrl,
   dropDatabase,
   fmt,
@@ -53,29 +54,7 @@ async function main(): Promise<void> {
   const results: string[][] = [];
   try {
     await waitUntil('the API', async () => (await fetch(`${base}/ready`)).status === 200);
-    const reg = await http<{ access_token: string }>('POST', `${base}/v1/auth/register`, {
-      email: `bench-${tag}@example.com`,
-      password: 'bench-password',
-    });
-    const token = reg.body.access_token;
-    const project = (
-      await http<{ id: string }>('POST', `${base}/v1/my/projects`, { name: 'bench' }, token)
-    ).body.id;
-    const agents = (
-      await http<{ items: { id: string }[] }>(
-        'GET',
-        `${base}/v1/my/projects/${project}/agents`,
-        undefined,
-        token,
-      )
-    ).body.items;
-    for (const a of agents)
-      await http(
-        'PATCH',
-        `${base}/v1/my/projects/${project}/agents/${a.id}`,
-        { concurrency_limit: 32 },
-        token,
-      );
+    const { token, project, agents } = await createBenchProject(base, tag);
     const sessions = async (n: number) =>
       Promise.all(
         Array.from(

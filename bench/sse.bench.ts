@@ -14,6 +14,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import {
+  createBenchProject,
   databaseUrl,
   dropDatabase,
   fmt,
@@ -235,30 +236,7 @@ async function timeToFirstToken(): Promise<{ platform: number[]; fromPost: numbe
       WORKER_CONCURRENCY: '64',
       DB_MIGRATE_ON_START: 'false',
     });
-    const token = (
-      await http<{ access_token: string }>('POST', `${base}/v1/auth/register`, {
-        email: `ttft-${tag}@example.com`,
-        password: 'bench-password',
-      })
-    ).body.access_token;
-    const project = (
-      await http<{ id: string }>('POST', `${base}/v1/my/projects`, { name: 'ttft' }, token)
-    ).body.id;
-    const agents = (
-      await http<{ items: { id: string }[] }>(
-        'GET',
-        `${base}/v1/my/projects/${project}/agents`,
-        undefined,
-        token,
-      )
-    ).body.items;
-    for (const a of agents)
-      await http(
-        'PATCH',
-        `${base}/v1/my/projects/${project}/agents/${a.id}`,
-        { concurrency_limit: 32 },
-        token,
-      );
+    const { token, project, agents } = await createBenchProject(base, tag);
     const platform: number[] = [];
     const fromPost: number[] = [];
     const sessions: string[] = [];

@@ -105,3 +105,22 @@ export function printTable(header: string[], rows: string[][]): void {
   process.stdout.write(`\n${line(header)}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n`);
   for (const r of rows) process.stdout.write(`${line(r)}\n`);
 }
+
+/** A fresh user with a project whose starter agents may each run 32 runs at once. */
+export async function createBenchProject(
+  base: string,
+  tag: string,
+): Promise<{ token: string; project: string; agents: { id: string }[] }> {
+  const reg = await http<{ access_token: string }>('POST', `${base}/v1/auth/register`, {
+    email: `bench-${tag}@example.com`,
+    password: 'bench-password',
+  });
+  const token = reg.body.access_token;
+  const project = (
+    await http<{ id: string }>('POST', `${base}/v1/my/projects`, { name: `bench ${tag}` }, token)
+  ).body.id;
+  const url = `${base}/v1/my/projects/${project}/agents`;
+  const agents = (await http<{ items: { id: string }[] }>('GET', url, undefined, token)).body.items;
+  for (const a of agents) await http('PATCH', `${url}/${a.id}`, { concurrency_limit: 32 }, token);
+  return { token, project, agents };
+}
