@@ -52,10 +52,14 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
         'UNKNOWN_AGENT',
       );
 
-      const list = (await t.http.get(base()).set(alice.auth).expect(200)).body.items.map(
-        (s: { id: string }) => s.id,
-      );
-      expect(list.indexOf(second.id)).toBeLessThan(list.indexOf(created.id));
+      const listed = (await t.http.get(base()).set(alice.auth).expect(200)).body.items as {
+        id: string;
+        created_at: string;
+      }[];
+      expect(listed.map((x) => x.id)).toEqual(expect.arrayContaining([created.id, second.id]));
+      // Newest first (ties on created_at are broken by id).
+      const times = listed.map((x) => Date.parse(x.created_at));
+      expect(times).toEqual([...times].sort((a, b) => b - a));
 
       const renamed = await t.http
         .patch(`${base()}/${created.id}`)

@@ -58,6 +58,7 @@ export interface SlotRequest {
 @Injectable()
 export class RunSlots {
   readonly leaseTtlMs: number;
+  private waiterSeq = 0;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
