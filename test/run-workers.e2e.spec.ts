@@ -204,7 +204,9 @@ describe('runs across two worker processes (e2e)', () => {
         run: (await sendMessage(t.http, user, projectId, sid, { content: `step ${i}` })).run,
       });
     await waitAll(projectId, sent);
-    const runs = await rows(sent.map((s) => s.run.id));
+    // In the order the messages were sent (created_at may tie within a millisecond).
+    const ids = sent.map((s) => s.run.id);
+    const runs = (await rows(ids)).sort((a, b) => ids.indexOf(a.id) - ids.indexOf(b.id));
     expect(maxOverlap(runs)).toBe(1);
     for (let i = 1; i < runs.length; i++)
       expect(runs[i].started_at.getTime()).toBeGreaterThanOrEqual(

@@ -109,13 +109,13 @@ export class RunExecutor {
       agentId: agent.id,
       agentLimit: agent.concurrencyLimit,
     };
-    // Messages of a session are answered in order: only the oldest unfinished run may start.
-    const [head] = await this.em
-      .getConnection()
-      .execute<{ id: string }[]>(
-        `select id from runs where session_id = ? and status in ('queued', 'running', 'awaiting_approval') order by created_at, id limit 1`,
-        [session.id],
-      );
+    // Messages of a session are answered in order (by their seq): only the earliest unfinished run may start.
+    const [head] = await this.em.getConnection().execute<{ id: string }[]>(
+      `select r.id from runs r join messages m on m.id = r.input_message_id
+       where r.session_id = ? and r.status in ('queued', 'running', 'awaiting_approval')
+       order by m.seq limit 1`,
+      [session.id],
+    );
     if (head && head.id !== run.id) return this.waitFor('order', slot, waitsSoFar);
     const acquired = await this.slots.acquire(slot);
     if (acquired !== 'ok') return this.waitFor(acquired, slot, waitsSoFar);
