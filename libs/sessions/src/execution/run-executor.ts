@@ -40,6 +40,7 @@ export type ExecutionOutcome =
 
 const MAX_WAIT_DELAY_MS = 2_000;
 const WORKER_ID = `${hostname()}:${process.pid}`;
+const TOKEN_BATCH_MS = 25;
 
 const textOf = (message: AIMessageChunk) =>
   typeof message.content === 'string'
@@ -233,11 +234,37 @@ export class RunExecutor {
       model: agent.model,
       temperature: agent.temperature,
     });
-    const result = await this.caller.call(model, prompt.messages, target, {
-      signal,
-      onToken: (text) =>
-        this.events.publish(new SessionEvent('token', session.id, run.id, agent.id, { text })),
-    });
+    // Deltas are coalesced over a short window: one event (one XADD) per window, not per token.
+    let pending = '';
+    let first = true;
+    let timer: NodeJS.Timeout | undefined;
+    const flush = () => {
+      clearTimeout(timer);
+      timer = undefined;
+      if (!pending) return;
+      this.events.publish(
+        new SessionEvent('token', session.id, run.id, agent.id, { text: pending }),
+      );
+      pending = '';
+    };
+    let result: Awaited<ReturnType<ModelCaller['call']>>;
+    try {
+      result = await this.caller.call(model, prompt.messages, target, {
+        signal,
+        onToken: (text) => {
+          pending += text;
+          // The first delta goes out at once (time to first token); later ones are batched.
+          if (first) {
+            first = false;
+            flush();
+          } else {
+            timer ??= setTimeout(flush, TOKEN_BATCH_MS);
+          }
+        },
+      });
+    } finally {
+      flush();
+    }
     const usage = result.message.usage_metadata;
     const reply = await this.persistReply(run, session, agent, textOf(result.message), {
       model: agent.model,
