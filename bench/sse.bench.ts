@@ -224,6 +224,7 @@ async function timeToFirstToken(): Promise<{ platform: number[]; fromPost: numbe
     RATE_LIMIT_PER_WINDOW: '1000000',
     RATE_LIMIT_AUTH_PER_WINDOW: '1000000',
     OFFLINE_LLM_TOKEN_DELAY_MS: '20',
+    DB_POOL_MAX: process.env.BENCH_DB_POOL_MAX ?? '10',
   };
   const api = startProcess({ ...common, APP_ROLE: 'api', PORT: String(port) });
   let worker: ReturnType<typeof startProcess> | undefined;
