@@ -102,9 +102,11 @@ export class RunSlots {
   /** Remembers that a run waits for a slot, oldest first, so a release can wake it. */
   async addWaiter(kind: 'session' | 'agent', id: string, runId: string): Promise<void> {
     const key = this.waitersKey(kind, id);
+    // Milliseconds plus a per-process sequence as the fraction: same-millisecond waiters keep their order.
+    this.waiterSeq = (this.waiterSeq + 1) % 1000;
     await this.redis
       .multi()
-      .zadd(key, 'NX', Date.now(), runId)
+      .zadd(key, 'NX', Date.now() + this.waiterSeq / 1000, runId)
       .pexpire(key, 10 * 60_000)
       .exec();
   }
