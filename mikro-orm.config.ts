@@ -34,6 +34,9 @@ export function createOrmConfig(
     metadataProvider: ReflectMetadataProvider,
     extensions: [Migrator],
     pool: { min: 0, max: config.dbPoolMax },
+    // pg waits forever for a connection by default; while PostgreSQL is down or the pool is
+    // exhausted a request must fail fast (503, Retry-After) instead of hanging.
+    driverOptions: { connectionTimeoutMillis: 5_000, keepAlive: true },
     ensureDatabase: false,
     allowGlobalContext: false,
     debug: false,

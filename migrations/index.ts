@@ -3,6 +3,7 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261121232929_initial } from './Migration20261121232929_initial';
 import { Migration20261121234728_agents_and_memory } from './Migration20261121234728_agents_and_memory';
 import { Migration20261121235940_sessions_and_runs } from './Migration20261121235940_sessions_and_runs';
+import { Migration20261123133334_run_lease_epoch } from './Migration20261123133334_run_lease_epoch';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121232929_initial', class: Migration20261121232929_initial },
@@ -13,5 +14,9 @@ export const MIGRATIONS: MigrationObject[] = [
   {
     name: 'Migration20261121235940_sessions_and_runs',
     class: Migration20261121235940_sessions_and_runs,
+  },
+  {
+    name: 'Migration20261123133334_run_lease_epoch',
+    class: Migration20261123133334_run_lease_epoch,
   },
 ];

@@ -300,7 +300,8 @@ describe('runs across two worker processes (e2e)', () => {
     await waitForRun(t.http, user, projectId, sid, run.id, ['running'], 30_000);
     const [{ worker_id: holder }] = await rows([run.id]);
     const victim = workers.find(
-      (w) => w.child.exitCode === null && holder?.endsWith(`:${w.child.pid}`),
+      // worker_id is host:pid:random
+      (w) => w.child.exitCode === null && holder?.split(':')[1] === String(w.child.pid),
     );
     expect(victim).toBeDefined();
     victim?.child.kill('SIGKILL');

@@ -12,3 +12,4 @@ export {
 } from './store/memory-store';
 export { PgMemoryStore } from './store/pg-memory.store';
 export { QdrantMemoryStore } from './store/qdrant-memory.store';
+export { type MemoryComponent, MemoryUnavailableError } from './memory.errors';

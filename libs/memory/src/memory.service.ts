@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
+import { isDatabaseUnavailable } from '@codelab/platform';
 import { EMBEDDER, type Embedder } from './embeddings/embedder';
+import { type MemoryComponent, MemoryUnavailableError } from './memory.errors';
 import {
   MEMORY_STORE,
   type MemoryItem,
@@ -40,15 +42,22 @@ export class MemoryService {
     return this.search(agent, query, k, MIN_RECALL_SCORE);
   }
 
-  /** Stores one interaction in the agent's memory; returns its id (null when memory is off). */
-  async remember(agent: MemoryAgent, interaction: Interaction): Promise<string | null> {
+  /**
+   * Stores one interaction in the agent's memory; returns its id (null when memory is off). With
+   * an `id` the write is idempotent (an upsert), so a retried run never stores it twice.
+   */
+  async remember(
+    agent: MemoryAgent,
+    interaction: Interaction,
+    id: string = randomUUID(),
+  ): Promise<string | null> {
     if (!agent.memoryEnabled) return null;
     const content =
       `User: ${interaction.userMessage}\nAssistant: ${interaction.assistantMessage}`.slice(
         0,
         MAX_CONTENT,
       );
-    return this.store_(agent, content, { kind: 'interaction', ...interaction.metadata });
+    return this.store_(agent, content, { kind: 'interaction', ...interaction.metadata }, id);
   }
 
   /** Stores a free-form fact. */
@@ -66,46 +75,73 @@ export class MemoryService {
     limit: number,
     minScore = 0,
   ): Promise<MemoryItem[]> {
-    const [vector] = await this.embedder.embed([query]);
-    return this.store.search(scope, vector, this.embedder.model, limit, minScore);
+    const [vector] = await this.embed(query);
+    return this.guard('store', () =>
+      this.store.search(scope, vector, this.embedder.model, limit, minScore),
+    );
   }
 
   list(scope: MemoryScope, limit: number, cursor?: string): Promise<MemoryPage> {
-    return this.store.list(scope, limit, cursor);
+    return this.guard('store', () => this.store.list(scope, limit, cursor));
   }
 
   delete(scope: MemoryScope, memoryId: string): Promise<boolean> {
-    return this.store.delete(scope, memoryId);
+    return this.guard('store', () => this.store.delete(scope, memoryId));
   }
 
   forgetAgent(scope: MemoryScope): Promise<number> {
-    return this.store.deleteByAgent(scope);
+    return this.guard('store', () => this.store.deleteByAgent(scope));
   }
 
   forgetProject(ownerId: string, projectId: string): Promise<number> {
-    return this.store.deleteByProject(ownerId, projectId);
+    return this.guard('store', () => this.store.deleteByProject(ownerId, projectId));
   }
 
   private async store_(
     agent: MemoryAgent,
     content: string,
     metadata: Record<string, unknown>,
+    id: string = randomUUID(),
   ): Promise<string> {
-    const [embedding] = await this.embedder.embed([content]);
-    const id = randomUUID();
-    await this.store.upsert([
-      {
-        id,
-        ownerId: agent.ownerId,
-        agentId: agent.agentId,
-        projectId: agent.projectId,
-        content,
-        metadata,
-        embedding,
-        embeddingModel: this.embedder.model,
-        createdAt: new Date(),
-      },
-    ]);
+    const [embedding] = await this.embed(content);
+    await this.guard('store', () =>
+      this.store.upsert([
+        {
+          id,
+          ownerId: agent.ownerId,
+          agentId: agent.agentId,
+          projectId: agent.projectId,
+          content,
+          metadata,
+          embedding,
+          embeddingModel: this.embedder.model,
+          createdAt: new Date(),
+        },
+      ]),
+    );
     return id;
+  }
+
+  private async embed(text: string): Promise<number[][]> {
+    const vectors = await this.guard('embeddings', () => this.embedder.embed([text]));
+    // Some OpenAI-compatible servers answer 200 with no data; that is a failure, not an empty vector.
+    if (!Array.isArray(vectors[0]) || vectors[0].length === 0)
+      throw new MemoryUnavailableError('embeddings', new Error('the endpoint returned no vector'));
+    return vectors;
+  }
+
+  /**
+   * Turns a dependency's failure into MemoryUnavailableError, except PostgreSQL being down when it
+   * is the store: that is an outage of the whole service, which callers retry, not degrade.
+   */
+  private async guard<T>(component: MemoryComponent, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof MemoryUnavailableError) throw error;
+      if (component === 'store' && this.store.kind === 'postgres' && isDatabaseUnavailable(error))
+        throw error;
+      throw new MemoryUnavailableError(component, error);
+    }
   }
 }

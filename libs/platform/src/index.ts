@@ -20,3 +20,7 @@ export * from './redis/redis.module';
 export * from './http/uuid-param.decorator';
 export * from './database/keyset-page';
 export * from './http/dto-helpers';
+export * from './database/database-unavailable';
+export * from './observability/throttled-log';
+export * from './redis/bullmq-connection';
+export * from './database/advisory-leadership';

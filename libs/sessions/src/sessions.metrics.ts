@@ -12,6 +12,10 @@ export const RUNS_ACTIVE = 'codelab_runs_active';
 export const RUN_SLOT_WAITS = 'codelab_run_slot_waits_total';
 export const RUNS_DEAD_LETTERED = 'codelab_runs_dead_lettered_total';
 export const MESSAGES_ACCEPTED = 'codelab_messages_accepted_total';
+export const MEMORY_UNAVAILABLE = 'codelab_memory_unavailable_total';
+export const RUN_RETRIES = 'codelab_run_retries_total';
+export const RUNS_FENCED = 'codelab_runs_fenced_total';
+export const RELAY_LEADER = 'codelab_run_relay_leader';
 
 export const sessionMetricProviders = [
   makeCounterProvider({
@@ -46,4 +50,22 @@ export const sessionMetricProviders = [
     help: 'Run jobs moved to the failed (dead-letter) set',
   }),
   makeCounterProvider({ name: MESSAGES_ACCEPTED, help: 'User messages accepted (202)' }),
+  makeCounterProvider({
+    name: MEMORY_UNAVAILABLE,
+    help: 'Runs that went on without memory because recall or storage failed, by operation and failing component',
+    labelNames: ['operation', 'component'],
+  }),
+  makeCounterProvider({
+    name: RUN_RETRIES,
+    help: 'Run executions put back for a later retry because a dependency was down, by dependency',
+    labelNames: ['dependency'],
+  }),
+  makeGaugeProvider({
+    name: RELAY_LEADER,
+    help: '1 when this process is the elected run relay, else 0',
+  }),
+  makeCounterProvider({
+    name: RUNS_FENCED,
+    help: 'Executions that stopped because their lease was taken over (a paused or partitioned worker)',
+  }),
 ];

@@ -1,6 +1,6 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '@codelab/platform';
+import { APP_CONFIG, type AppConfig, bullmqConnection } from '@codelab/platform';
 import { AgentsModule } from '@codelab/agents';
 import { ProjectsModule } from '@codelab/projects';
 import { ArchiveSessionHandler } from './commands/archive-session/archive-session.handler';
@@ -17,36 +17,17 @@ import { ListRunsHandler } from './queries/list-runs/list-runs.handler';
 import { ListSessionsHandler } from './queries/list-sessions/list-sessions.handler';
 import { sessionMetricProviders } from './sessions.metrics';
 
-export function bullConnection(config: AppConfig) {
-  const url = new URL(config.redisUrl);
-  return {
-    host: url.hostname,
-    port: Number(url.port || 6379),
-    username: url.username || undefined,
-    password: url.password ? decodeURIComponent(url.password) : undefined,
-    db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : 0,
-    tls: url.protocol === 'rediss:' ? {} : undefined,
-  };
-}
-
 /** Sessions, messages and runs: commands, queries and the queue producer (API and worker). */
 @Module({
   imports: [
     ProjectsModule,
     AgentsModule,
-    BullModule.forRootAsync({
-      inject: [APP_CONFIG],
-      useFactory: (config: AppConfig) => ({
-        connection: bullConnection(config),
-        prefix: `${config.redisKeyPrefix}bull`,
-      }),
-    }),
     BullModule.registerQueueAsync({
       name: AGENT_RUNS_QUEUE,
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => ({
         // The producer fails fast while Redis is down; the outbox covers the gap.
-        connection: { ...bullConnection(config), enableOfflineQueue: false },
+        connection: bullmqConnection(config, 'producer'),
         prefix: `${config.redisKeyPrefix}bull`,
         defaultJobOptions: {
           attempts: 3,

@@ -9,7 +9,13 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Gauge } from 'prom-client';
-import { APP_CONFIG, type AppConfig, createRedisClient, REDIS } from '@codelab/platform';
+import {
+  APP_CONFIG,
+  type AppConfig,
+  createRedisClient,
+  REDIS,
+  ThrottledLog,
+} from '@codelab/platform';
 import { parseEntries, SessionEventLog } from './session-event-log';
 import { type SseClient } from './sse-client';
 import { SSE_CLIENTS } from './streaming.metrics';
@@ -26,7 +32,7 @@ interface Subscription {
  */
 @Injectable()
 export class SessionStreamHub implements OnModuleDestroy, OnApplicationShutdown {
-  private readonly logger = new Logger(SessionStreamHub.name);
+  private readonly throttled = new ThrottledLog(new Logger(SessionStreamHub.name));
   private readonly subs = new Map<string, Subscription>();
   private readonly clients = new Set<SseClient>();
   private reader?: Redis;
@@ -138,7 +144,7 @@ export class SessionStreamHub implements OnModuleDestroy, OnApplicationShutdown 
         }
       } catch (error) {
         if (!this.running) return;
-        this.logger.warn(`Stream read failed: ${(error as Error).message}`);
+        this.throttled.warn('read', `Stream read failed: ${(error as Error).message}`);
         await new Promise((r) => setTimeout(r, 500));
       }
     }

@@ -33,6 +33,8 @@ export interface MemoryPage {
  * contract (memory-store.contract.ts).
  */
 export interface MemoryStore {
+  /** Which service backs it (PostgreSQL outages are the whole service's, Qdrant's are memory's). */
+  readonly kind: 'postgres' | 'qdrant';
   upsert(records: MemoryRecord[]): Promise<void>;
   search(
     scope: MemoryScope,

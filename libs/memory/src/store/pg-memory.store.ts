@@ -38,6 +38,7 @@ const toItem = (row: Row): MemoryItem => ({
  * Exact search is linear in one agent's memory, which is what a personal platform holds.
  */
 export class PgMemoryStore implements MemoryStore {
+  readonly kind = 'postgres' as const;
   constructor(private readonly em: EntityManager) {}
 
   private get conn() {

@@ -35,6 +35,7 @@ const scopeFilter = (
  * Lists page in point-id order (Qdrant's scroll offset), not by time.
  */
 export class QdrantMemoryStore implements MemoryStore {
+  readonly kind = 'qdrant' as const;
   private ready: Promise<void> | undefined;
 
   constructor(

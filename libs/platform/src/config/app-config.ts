@@ -44,6 +44,7 @@ export interface AppConfig {
   runStaleAfterMs: number;
   runLeaseTtlMs: number;
   runJobLockMs: number;
+  workerLivenessTtlMs: number;
   streaming: {
     maxLength: number;
     ttlMs: number;
@@ -115,7 +116,8 @@ export const ENV_DEFAULTS = {
   RUN_RELAY_INTERVAL_MS: '2000',
   RUN_STALE_AFTER_MS: '30000',
   RUN_LEASE_TTL_MS: '30000',
-  RUN_JOB_LOCK_MS: '30000',
+  RUN_JOB_LOCK_MS: '10000',
+  WORKER_LIVENESS_TTL_MS: '3000',
   STREAM_MAX_LENGTH: '1000',
   STREAM_TTL_MS: '600000',
   SSE_HEARTBEAT_MS: '15000',
@@ -252,6 +254,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     runStaleAfterMs: r.int('RUN_STALE_AFTER_MS', 1_000, 3_600_000),
     runLeaseTtlMs: r.int('RUN_LEASE_TTL_MS', 1_000, 600_000),
     runJobLockMs: r.int('RUN_JOB_LOCK_MS', 1_000, 600_000),
+    workerLivenessTtlMs: r.int('WORKER_LIVENESS_TTL_MS', 500, 60_000),
     streaming: {
       maxLength: r.int('STREAM_MAX_LENGTH', 1, 1_000_000),
       ttlMs: r.int('STREAM_TTL_MS', 1_000, 7 * 24 * 3_600_000),

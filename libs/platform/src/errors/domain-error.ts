@@ -18,6 +18,8 @@ export abstract class DomainError extends Error {
   abstract readonly kind: DomainErrorKind;
   /** Extra machine-readable fields merged into the problem document. */
   readonly details?: Record<string, unknown>;
+  /** For transient failures: the Retry-After the HTTP edge sends, in seconds. */
+  readonly retryAfterSeconds?: number;
 
   constructor(message: string, details?: Record<string, unknown>) {
     super(message);

@@ -1,12 +1,13 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { PROBLEM_CONTENT_TYPE } from './problem-details';
-import { toProblemResponse } from './problem-response';
+import { ThrottledLog } from '../observability/throttled-log';
+import { sendProblem, toProblemResponse } from './problem-response';
 
 /** Turns every error escaping a handler into application/problem+json (RFC 9457). */
 @Catch()
 export class ProblemDetailsFilter implements ExceptionFilter {
   private readonly logger = new Logger('ProblemDetailsFilter');
+  private readonly outages = new ThrottledLog(this.logger);
 
   catch(error: unknown, host: ArgumentsHost): void {
     if (host.getType() !== 'http') throw error;
@@ -26,6 +27,12 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       res.end();
       return;
     }
-    res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem.body));
+    if (problem.status === 503 && problem.headers) {
+      this.outages.warn(
+        String(problem.body.code),
+        `Answering 503 ${String(problem.body.code)}: ${(error as Error).message}`,
+      );
+    }
+    sendProblem(res, problem);
   }
 }

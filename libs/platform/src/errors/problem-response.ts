@@ -1,7 +1,9 @@
 import { HttpException } from '@nestjs/common';
 import { ThrottlerException } from '@nestjs/throttler';
+import { DatabaseUnavailableError, isDatabaseUnavailable } from '../database/database-unavailable';
 import { DomainError, type DomainErrorKind } from './domain-error';
-import { buildProblem } from './problem-details';
+import type { Response } from 'express';
+import { buildProblem, PROBLEM_CONTENT_TYPE } from './problem-details';
 
 const STATUS_BY_KIND: Record<DomainErrorKind, number> = {
   invalid: 400,
@@ -26,6 +28,8 @@ export interface ProblemResponse {
   body: Record<string, unknown>;
   /** True when the error was not anticipated and must be logged with its stack. */
   unexpected: boolean;
+  /** Response headers the status needs (Retry-After on 503). */
+  headers?: Record<string, string>;
 }
 
 /** Maps any thrown value to a problem+json response. The single place that decides statuses. */
@@ -35,6 +39,9 @@ export function toProblemResponse(
   requestId: string,
 ): ProblemResponse {
   const base = { instance, requestId };
+  // Whatever layer it surfaced from, an unreachable PostgreSQL is a 503 the client may retry.
+  if (!(error instanceof DomainError) && isDatabaseUnavailable(error))
+    error = new DatabaseUnavailableError(error);
   if (error instanceof DomainError) {
     const status = STATUS_BY_KIND[error.kind];
     return {
@@ -47,6 +54,9 @@ export function toProblemResponse(
         extra: error.details,
       }),
       unexpected: false,
+      headers: error.retryAfterSeconds
+        ? { 'Retry-After': String(error.retryAfterSeconds) }
+        : undefined,
     };
   }
   if (error instanceof ThrottlerException) {
@@ -126,4 +136,10 @@ export function toProblemResponse(
     }),
     unexpected: true,
   };
+}
+
+/** Writes a problem response (status, headers, problem+json body). */
+export function sendProblem(res: Response, problem: ProblemResponse): void {
+  for (const [name, value] of Object.entries(problem.headers ?? {})) res.setHeader(name, value);
+  res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem.body));
 }

@@ -6,8 +6,8 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import type { Histogram } from 'prom-client';
 import { type AppConfig } from '../config/app-config';
-import { PROBLEM_CONTENT_TYPE, ProblemDto } from '../errors/problem-details';
-import { toProblemResponse } from '../errors/problem-response';
+import { ProblemDto } from '../errors/problem-details';
+import { sendProblem, toProblemResponse } from '../errors/problem-response';
 import { RequestValidationError } from '../errors/request-validation.error';
 import { HTTP_REQUEST_DURATION } from '../observability/metrics/metric-names';
 import { httpMetricsMiddleware } from '../observability/metrics/http-metrics.middleware';
@@ -54,8 +54,7 @@ export function configureHttpApp(
   // Body-parser errors happen before Nest's router, so its exception filters never see them.
   app.use((error: unknown, req: RequestWithId, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
-    const problem = toProblemResponse(error, req.originalUrl.split('?')[0], req.id ?? '');
-    res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem.body));
+    sendProblem(res, toProblemResponse(error, req.originalUrl.split('?')[0], req.id ?? ''));
   });
 
   app.useGlobalPipes(

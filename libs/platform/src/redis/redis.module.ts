@@ -10,6 +10,8 @@ import {
 import { Redis } from 'ioredis';
 import { type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
+import { ThrottledLog } from '../observability/throttled-log';
+import { redisReconnectDelay } from './bullmq-connection';
 
 /** Injection token of the shared command connection (not for blocking commands or BullMQ). */
 export const REDIS = Symbol('REDIS');
@@ -23,17 +25,13 @@ export function createRedisClient(url: string, name: string): Redis {
     // Fail a command after one reconnect attempt instead of queueing forever while Redis is down.
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
-    retryStrategy: (times) => Math.min(times * 200, 2_000),
+    retryStrategy: redisReconnectDelay,
   });
-  const logger = new Logger(`Redis:${name}`);
-  let lastLogged = 0;
-  client.on('error', (error: Error) => {
-    // ioredis emits on every failed reconnect; one line per 10 s is enough.
-    if (Date.now() - lastLogged > 10_000) {
-      lastLogged = Date.now();
-      logger.warn(`Redis connection error: ${error.message}`);
-    }
-  });
+  // ioredis emits on every failed reconnect; one line per 10 s is enough.
+  const log = new ThrottledLog(new Logger(`Redis:${name}`));
+  client.on('error', (error: Error) =>
+    log.warn('error', `Redis connection error: ${error.message}`),
+  );
   return client;
 }
 

@@ -32,6 +32,7 @@ export function toRunDto(r: Run): RunDto {
     output_message_id: r.outputMessageId,
     usage: r.usage,
     error: r.error,
+    warnings: r.steps.warnings ?? [],
     created_at: r.createdAt.toISOString(),
     started_at: iso(r.startedAt),
     finished_at: iso(r.finishedAt),

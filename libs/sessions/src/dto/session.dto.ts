@@ -12,7 +12,13 @@ import {
 } from 'class-validator';
 import { type ChatSession } from '../entities/chat-session.entity';
 import { MessageRole } from '../entities/message.entity';
-import { RunMode, RunStatus, type RunError, type RunUsage } from '../entities/run.entity';
+import {
+  RunMode,
+  RunStatus,
+  type RunError,
+  type RunUsage,
+  type RunWarning,
+} from '../entities/run.entity';
 import { isPresent, trimString } from '@codelab/platform';
 
 export class CreateSessionDto {
@@ -173,6 +179,15 @@ export class MessagePageDto {
   has_more!: boolean;
 }
 
+export class RunWarningDto {
+  @ApiProperty({ example: 'MEMORY_UNAVAILABLE' })
+  code!: string;
+  @ApiProperty({
+    example: 'Memory recall failed (embeddings endpoint); the run answered without memory',
+  })
+  message!: string;
+}
+
 export class RunDto {
   @ApiProperty({ format: 'uuid', example: '3c1e0d6a-9a0b-4c3e-8f2d-1b7e6a5c4d30' })
   id!: string;
@@ -201,6 +216,12 @@ export class RunDto {
     description: '{code, message} when failed',
   })
   error!: RunError | null;
+  @ApiProperty({
+    type: [RunWarningDto],
+    description:
+      'What the run did without, e.g. MEMORY_UNAVAILABLE when memory recall or storage failed and the run answered without it',
+  })
+  warnings!: RunWarning[];
   @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
   created_at!: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null })

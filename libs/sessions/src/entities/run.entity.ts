@@ -41,11 +41,18 @@ export interface RunUsage {
   output_tokens: number;
 }
 
+/** Something that went wrong without failing the run (a dependency it could do without). */
+export interface RunWarning {
+  code: string;
+  message: string;
+}
+
 /** Progress a re-delivered job resumes from. */
 export interface RunCheckpoint {
   reply_message_id?: string;
   memory_stored?: boolean;
   model_attempts?: number;
+  warnings?: RunWarning[];
 }
 
 @Entity({ tableName: 'runs' })
@@ -104,6 +111,13 @@ export class Run {
   /** How many times a worker started executing it (re-deliveries after a crash included). */
   @Property({ type: 'integer', default: 0 })
   executions: Opt<number> = 0;
+
+  /**
+   * Fencing token: bumped by every claim. An execution writes only while the epoch is still the
+   * one it claimed, so a worker that was paused and superseded cannot write a second reply.
+   */
+  @Property({ type: 'integer', default: 0 })
+  leaseEpoch: Opt<number> = 0;
 
   @Property({ type: 'datetime', nullable: true })
   heartbeatAt: Date | null = null;

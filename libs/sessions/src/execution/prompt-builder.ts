@@ -3,7 +3,7 @@ import { EntityManager } from '@mikro-orm/postgresql';
 import { AIMessage, type BaseMessage, HumanMessage, SystemMessage } from '@langchain/core/messages';
 import { type Agent } from '@codelab/agents';
 import { MEMORY_MARKER } from '@codelab/llm';
-import { MemoryService } from '@codelab/memory';
+import { type MemoryItem, MemoryService, MemoryUnavailableError } from '@codelab/memory';
 
 /** Prompt history budget: the newest messages that fit, about four characters per token. */
 export const HISTORY_TOKEN_BUDGET = 3_000;
@@ -14,6 +14,8 @@ export interface BuiltPrompt {
   messages: BaseMessage[];
   memoryHits: number;
   historyMessages: number;
+  /** Set when recall failed: the prompt was built without memory. */
+  memoryUnavailable?: MemoryUnavailableError;
 }
 
 /** System prompt + memory hits from RAG + recent history within the token budget + the input. */
@@ -29,16 +31,24 @@ export class PromptBuilder {
     sessionId: string,
     input: { seq: number; content: string },
   ): Promise<BuiltPrompt> {
-    const hits = await this.memory.recall(
-      {
-        ownerId: agent.ownerId,
-        agentId: agent.id,
-        projectId: agent.project.id,
-        memoryEnabled: agent.memoryEnabled,
-        memoryTopK: agent.memoryTopK,
-      },
-      input.content,
-    );
+    let hits: MemoryItem[] = [];
+    let memoryUnavailable: MemoryUnavailableError | undefined;
+    try {
+      hits = await this.memory.recall(
+        {
+          ownerId: agent.ownerId,
+          agentId: agent.id,
+          projectId: agent.project.id,
+          memoryEnabled: agent.memoryEnabled,
+          memoryTopK: agent.memoryTopK,
+        },
+        input.content,
+      );
+    } catch (error) {
+      // Memory is an aid, not the answer: without it the agent still replies.
+      if (!(error instanceof MemoryUnavailableError)) throw error;
+      memoryUnavailable = error;
+    }
     let system = `${agent.systemPrompt}\n\nYou are "${agent.name}" (${agent.role}), an agent of CodeLab.`;
     if (hits.length)
       system += `\n\n${MEMORY_MARKER}\n${hits.map((h) => `- ${h.content.replace(/\s+/g, ' ')}`).join('\n')}`;
@@ -62,6 +72,7 @@ export class PromptBuilder {
       messages: [new SystemMessage(system), ...history, new HumanMessage(input.content)],
       memoryHits: hits.length,
       historyMessages: history.length,
+      memoryUnavailable,
     };
   }
 }

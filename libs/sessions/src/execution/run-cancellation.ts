@@ -2,6 +2,13 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig, createRedisClient, REDIS } from '@codelab/platform';
 
+/** The abort reason of a user's cancellation (as opposed to a lost lease). */
+export class RunCancelledSignal extends Error {
+  constructor() {
+    super('cancelled');
+  }
+}
+
 /**
  * Cooperative cancellation across processes: the API publishes the run id on a Redis channel;
  * the process executing that run aborts its model call. (The heartbeat also polls the run's
@@ -47,12 +54,17 @@ export class RunCancellation implements OnApplicationShutdown {
     return controller;
   }
 
+  /** Whether this process is executing the run right now. */
+  isRunning(runId: string): boolean {
+    return this.running.has(runId);
+  }
+
   unregister(runId: string): void {
     this.running.delete(runId);
   }
 
   abort(runId: string): void {
-    this.running.get(runId)?.abort(new Error('cancelled'));
+    this.running.get(runId)?.abort(new RunCancelledSignal());
   }
 
   get activeCount(): number {

@@ -1,6 +1,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
+import { ThrottledLog } from '@codelab/platform';
 
 export const AGENT_RUNS_QUEUE = 'agent-runs';
 export const RUN_JOB = 'run';
@@ -17,7 +18,14 @@ const ENQUEUE_TIMEOUT_MS = 2_000;
 export class RunQueue {
   private readonly logger = new Logger(RunQueue.name);
 
-  constructor(@InjectQueue(AGENT_RUNS_QUEUE) private readonly queue: Queue<RunJobData>) {}
+  private readonly throttled = new ThrottledLog(this.logger);
+
+  constructor(@InjectQueue(AGENT_RUNS_QUEUE) private readonly queue: Queue<RunJobData>) {
+    // Without a listener every connection error would go to stderr, unthrottled.
+    queue.on('error', (error) =>
+      this.throttled.warn('queue', `Run queue (producer): ${error.message}`),
+    );
+  }
 
   /**
    * Adds the run's job; true when Redis took it. Never throws: a failed enqueue leaves the outbox
@@ -28,7 +36,8 @@ export class RunQueue {
       await withTimeout(this.queue.add(RUN_JOB, { runId }, { jobId: runId }), ENQUEUE_TIMEOUT_MS);
       return true;
     } catch (error) {
-      this.logger.warn(
+      this.throttled.warn(
+        'enqueue',
         `Could not enqueue run ${runId} (the relay will retry): ${(error as Error).message}`,
       );
       return false;
@@ -41,9 +50,10 @@ export class RunQueue {
     if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
   }
 
-  async jobState(runId: string): Promise<string | null> {
+  /** The run's job as BullMQ sees it, or null when Redis has none. */
+  async job(runId: string): Promise<{ state: string; failedReason?: string } | null> {
     const job = await this.queue.getJob(runId);
-    return job ? job.getState() : null;
+    return job ? { state: await job.getState(), failedReason: job.failedReason } : null;
   }
 
   async remove(runId: string): Promise<void> {

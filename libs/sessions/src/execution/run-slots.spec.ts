@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { type AppConfig, loadConfig } from '@codelab/platform';
 import { RunSlots, type SlotRequest } from './run-slots';
+import { WorkerLiveness } from './worker-liveness';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -9,6 +10,7 @@ describe('RunSlots (real Redis)', () => {
   let redis: Redis;
   let config: AppConfig;
   let slots: RunSlots;
+  let liveness: WorkerLiveness;
 
   beforeAll(async () => {
     redis = new Redis(REDIS_URL);
@@ -18,10 +20,14 @@ describe('RunSlots (real Redis)', () => {
       JWT_SECRET: 'x'.repeat(40),
       REDIS_KEY_PREFIX: `codelab-test:${randomBytes(4).toString('hex')}:`,
       RUN_LEASE_TTL_MS: '1000',
+      WORKER_LIVENESS_TTL_MS: '600',
     });
-    slots = new RunSlots(redis, config);
+    liveness = new WorkerLiveness(redis, config);
+    await liveness.start();
+    slots = new RunSlots(redis, config, liveness);
   });
   afterAll(async () => {
+    await liveness.stop();
     const keys = await redis.keys(`${config.redisKeyPrefix}*`);
     if (keys.length) await redis.del(...keys);
     await redis.quit();
@@ -76,6 +82,66 @@ describe('RunSlots (real Redis)', () => {
     // The crashed holder has lost its lease and learns it when it tries to renew.
     expect(await slots.renew(crashed)).toBe(false);
     expect(await slots.renew(next)).toBe(true);
+  });
+
+  /** Another worker process: its own identity and heartbeat, the same Redis. */
+  const otherWorker = async (leaseTtlMs = 60_000) => {
+    const own = { ...config, runLeaseTtlMs: leaseTtlMs };
+    const beat = new WorkerLiveness(redis, own);
+    await beat.start();
+    return { beat, slots: new RunSlots(redis, own, beat) };
+  };
+
+  const acquireWithin = async (s: RunSlots, r: SlotRequest, ms: number) => {
+    const deadline = Date.now() + ms;
+    let outcome = await s.acquire(r);
+    while (outcome !== 'ok' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      outcome = await s.acquire(r);
+    }
+    return outcome;
+  };
+
+  it("frees a dead worker's slots within its liveness TTL, long before the lease TTL", async () => {
+    const crashed = await otherWorker(60_000);
+    const agent = randomUUID();
+    const held = request(agent, 1);
+    expect(await crashed.slots.acquire(held)).toBe('ok');
+    const sameSession = request(randomUUID(), 5, held.sessionId);
+    const sameAgent = request(agent, 1);
+    expect(await slots.acquire(sameSession)).toBe('session');
+    expect(await slots.acquire(sameAgent)).toBe('agent');
+
+    // kill -9: the heartbeat stops, nothing is cleaned up; the 60 s leases stay in Redis.
+    const killedAt = Date.now();
+    await crashed.beat.stop({ deregister: false });
+    expect(await acquireWithin(slots, sameAgent, 3_000)).toBe('ok');
+    // The dead worker's session lease had most of its 60 s to go, and is void all the same.
+    const sessionKey = `${config.redisKeyPrefix}slots:session:${held.sessionId}`;
+    expect(await redis.pttl(sessionKey)).toBeGreaterThan(50_000);
+    expect(await acquireWithin(slots, sameSession, 3_000)).toBe('ok');
+    // Liveness TTL is 600 ms here.
+    expect(Date.now() - killedAt).toBeLessThan(3_000);
+  });
+
+  it('lets a live holder keep its slots, and a paused one learn it lost them', async () => {
+    const paused = await otherWorker(60_000);
+    const held = request(randomUUID(), 1);
+    expect(await paused.slots.acquire(held)).toBe('ok');
+    // Alive: nobody may take the run's slots, not even another delivery of the same run.
+    expect(await slots.acquire(held)).toBe('session');
+
+    // Paused past its liveness TTL (SIGSTOP): another worker takes the run over.
+    await paused.beat.stop({ deregister: false });
+    expect(await acquireWithin(slots, held, 3_000)).toBe('ok');
+    // Resumed: its renewal fails, so it stops instead of running alongside.
+    await paused.beat.start();
+    expect(await paused.slots.renew(held)).toBe(false);
+    expect(await slots.renew(held)).toBe(true);
+    // And its late release does not free the new holder's slots.
+    await paused.slots.release(held);
+    expect(await slots.renew(held)).toBe(true);
+    await paused.beat.stop();
   });
 
   it('lists waiters oldest first and forgets them', async () => {

@@ -1,46 +1,75 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig, REDIS } from '@codelab/platform';
+import { REDIS_NOW_MS, WorkerLiveness } from './worker-liveness';
 
 /*
  * Concurrency limits that hold across every worker process (open-source BullMQ has no per-group
  * concurrency):
  *
- * - one active run per session: a lease key `slots:session:<id>` = run id, SET NX with a TTL;
+ * - one active run per session: a lease key `slots:session:<id>` = "<run id>|<worker id>", SET
+ *   with a TTL;
  * - at most `concurrency_limit` active runs per agent: a sorted set `slots:agent:<id>` whose
- *   members are run ids scored by their lease expiry; expired members are evicted before counting.
+ *   members are "<run id>|<worker id>" scored by their lease expiry.
  *
- * Holders renew their leases every few seconds; a crashed worker stops renewing, so its slots free
- * themselves within the lease TTL. A run that cannot get both slots does not hold a worker: its
- * job is delayed, and it registers in a waiters set so whoever frees a slot can promote it at
- * once. All state is in Redis keys on the shared command connection: no connection per agent.
+ * A lease is void when it expires OR when the worker it names is no longer alive (see
+ * WorkerLiveness): a crashed worker's slots free within the liveness TTL (seconds), not the lease
+ * TTL. Holders renew their leases; a holder whose lease was taken over (it was paused past its
+ * liveness) learns it on renewal and stops. A run that cannot get both slots does not hold a
+ * worker: its job is delayed, and it registers in a waiters set so whoever frees a slot can promote
+ * it at once. All times are Redis server time.
  */
 
-const ACQUIRE = `
--- KEYS: session lease, agent set; ARGV: run id, now ms, ttl ms, agent limit
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then return 'session' end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
-  return 'agent'
+const HELPERS = `${REDIS_NOW_MS}
+local function worker_of(holder) return string.match(holder, '|(.+)$') end
+local function alive(worker, now)
+  local expiry = redis.call('ZSCORE', KEYS[3], worker)
+  return expiry and tonumber(expiry) > now
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
-redis.call('ZADD', KEYS[2], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+`;
+
+const ACQUIRE = `${HELPERS}
+-- KEYS: session lease, agent set, alive set; ARGV: holder "<run>|<worker>", ttl ms, agent limit, run id
+local now = now_ms()
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  local w = worker_of(holder)
+  if not w or alive(w, now) then return 'session' end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local mine = false
+local count = 0
+local prefix = ARGV[4] .. '|'
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  local w = worker_of(member)
+  if member == ARGV[1] then
+    mine = true
+  elseif string.sub(member, 1, #prefix) == prefix or (w and not alive(w, now)) then
+    -- This run's own stale lease, or a dead worker's: void.
+    redis.call('ZREM', KEYS[2], member)
+  else
+    count = count + 1
+  end
+end
+if not mine and count >= tonumber(ARGV[3]) then return 'agent' end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 'ok'
 `;
 
-const RENEW = `
--- KEYS: session lease, agent set; ARGV: run id, now ms, ttl ms
+const RENEW = `${REDIS_NOW_MS}
+-- KEYS: session lease, agent set; ARGV: holder, ttl ms
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('ZADD', KEYS[2], 'XX', tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `;
 
 const RELEASE = `
--- KEYS: session lease, agent set; ARGV: run id
+-- KEYS: session lease, agent set; ARGV: holder
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
@@ -63,6 +92,7 @@ export class RunSlots {
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly liveness: WorkerLiveness,
   ) {
     this.leaseTtlMs = config.runLeaseTtlMs;
   }
@@ -72,6 +102,10 @@ export class RunSlots {
     return [`${p}slots:session:${r.sessionId}`, `${p}slots:agent:${r.agentId}`];
   }
 
+  private holder(r: Pick<SlotRequest, 'runId'>): string {
+    return `${r.runId}|${this.liveness.workerId}`;
+  }
+
   private waitersKey(kind: 'session' | 'agent', id: string): string {
     return `${this.config.redisKeyPrefix}slots:waiters:${kind}:${id}`;
   }
@@ -79,24 +113,25 @@ export class RunSlots {
   async acquire(r: SlotRequest): Promise<AcquireResult> {
     return (await this.redis.eval(
       ACQUIRE,
-      2,
+      3,
       ...this.keys(r),
-      r.runId,
-      Date.now(),
+      this.liveness.key,
+      this.holder(r),
       this.leaseTtlMs,
       r.agentLimit,
+      r.runId,
     )) as AcquireResult;
   }
 
-  /** False when the lease was lost (expired and taken): the holder must stop. */
+  /** False when the lease was lost (expired, or voided and taken over): the holder must stop. */
   async renew(r: SlotRequest): Promise<boolean> {
     return (
-      (await this.redis.eval(RENEW, 2, ...this.keys(r), r.runId, Date.now(), this.leaseTtlMs)) === 1
+      (await this.redis.eval(RENEW, 2, ...this.keys(r), this.holder(r), this.leaseTtlMs)) === 1
     );
   }
 
   async release(r: SlotRequest): Promise<void> {
-    await this.redis.eval(RELEASE, 2, ...this.keys(r), r.runId);
+    await this.redis.eval(RELEASE, 2, ...this.keys(r), this.holder(r));
   }
 
   /** Remembers that a run waits for a slot, oldest first, so a release can wake it. */
@@ -128,10 +163,10 @@ export class RunSlots {
     return [...new Set([...s, ...a])];
   }
 
-  /** Active leases of an agent right now (for tests and metrics). */
+  /** Run ids holding an unexpired agent lease right now (for tests and metrics). */
   async agentHolders(agentId: string): Promise<string[]> {
     const [, key] = this.keys({ sessionId: '-', agentId });
-    await this.redis.zremrangebyscore(key, '-inf', Date.now());
-    return this.redis.zrange(key, 0, -1);
+    const members = await this.redis.zrangebyscore(key, Date.now(), '+inf');
+    return members.map((m) => m.split('|')[0]);
   }
 }

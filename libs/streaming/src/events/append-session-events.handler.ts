@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
+import { ThrottledLog } from '@codelab/platform';
 import { SessionEvent } from '@codelab/sessions';
 import { SessionEventLog } from '../session-event-log';
 import { STREAM_EVENTS_APPENDED } from '../streaming.metrics';
@@ -13,7 +14,8 @@ import { STREAM_EVENTS_APPENDED } from '../streaming.metrics';
  */
 @EventsHandler(SessionEvent)
 export class AppendSessionEventsHandler implements IEventHandler<SessionEvent> {
-  private readonly logger = new Logger(AppendSessionEventsHandler.name);
+  // While Redis is down every event fails; one line per interval says so.
+  private readonly throttled = new ThrottledLog(new Logger(AppendSessionEventsHandler.name));
 
   constructor(
     private readonly log: SessionEventLog,
@@ -32,7 +34,8 @@ export class AppendSessionEventsHandler implements IEventHandler<SessionEvent> {
       });
       this.appended.inc({ type: event.type });
     } catch (error) {
-      this.logger.warn(
+      this.throttled.warn(
+        'append',
         `Could not append ${event.type} for session ${event.sessionId}: ${(error as Error).message}`,
       );
     }
