@@ -15,11 +15,18 @@ export type StubBehaviour =
   | { kind: 'malformed' };
 
 /**
- * A local OpenAI-compatible HTTP server for tests: each request takes the next scripted
+ * How the stub serves /v1/embeddings: like many vLLM, Ollama and gateway set-ups that serve chat
+ * only (`missing`: 404; `empty`: 200 with no data), or with real vectors (`ok`).
+ */
+export type EmbeddingsBehaviour = 'missing' | 'empty' | 'ok';
+
+/**
+ * A local OpenAI-compatible HTTP server for tests: each chat request takes the next scripted
  * behaviour (the last one repeats). Records every request it receives.
  */
 export class OpenAiStub {
   readonly requests: { path: string; body: Record<string, unknown> }[] = [];
+  embeddings: EmbeddingsBehaviour = 'ok';
   private script: StubBehaviour[] = [];
   private readonly sockets = new Set<import('node:net').Socket>();
   private server?: Server;
@@ -63,6 +70,7 @@ export class OpenAiStub {
     for await (const chunk of req) raw += chunk;
     const body = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
     this.requests.push({ path: req.url ?? '', body });
+    if (req.url?.endsWith('/embeddings')) return this.embed(body, res);
     const behaviour = this.next();
     const model = typeof body.model === 'string' ? body.model : 'stub';
     const chunk = (
@@ -141,5 +149,39 @@ export class OpenAiStub {
         return;
       }
     }
+  }
+
+  private embed(body: Record<string, unknown>, res: ServerResponse): void {
+    const json = (status: number, payload: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(payload));
+    };
+    if (this.embeddings === 'missing')
+      return json(404, { error: { message: 'Not Found', type: 'invalid_request_error' } });
+    if (this.embeddings === 'empty') return json(200, { object: 'list', data: [] });
+    const inputs = Array.isArray(body.input) ? body.input : [body.input];
+    const dimensions = typeof body.dimensions === 'number' ? body.dimensions : 8;
+    json(200, {
+      object: 'list',
+      model: body.model,
+      data: inputs.map((text, index) => {
+        // Deterministic and non-zero: one component per character code, folded.
+        const vector = Array.from(
+          { length: dimensions },
+          (_, i) =>
+            String(text).charCodeAt(i % Math.max(1, String(text).length)) / 128 + (i % 7) / 10,
+        );
+        return {
+          object: 'embedding',
+          index,
+          // The OpenAI SDK asks for base64 (little-endian float32) unless told otherwise.
+          embedding:
+            body.encoding_format === 'base64'
+              ? Buffer.from(new Float32Array(vector).buffer).toString('base64')
+              : vector,
+        };
+      }),
+      usage: { prompt_tokens: inputs.length, total_tokens: inputs.length },
+    });
   }
 }

@@ -24,3 +24,4 @@ export * from './database/database-unavailable';
 export * from './observability/throttled-log';
 export * from './redis/bullmq-connection';
 export * from './database/advisory-leadership';
+export * from './redis/redis-unavailable';

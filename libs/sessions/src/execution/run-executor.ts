@@ -153,9 +153,14 @@ export class RunExecutor {
     if (head && head.id !== run.id) return this.waitFor('order', slot, waitsSoFar);
     const acquired = await this.slots.acquire(slot);
     if (acquired !== 'ok') return this.waitFor(acquired, slot, waitsSoFar);
-    await this.slots.removeWaiter(slot);
 
     try {
+      // Bookkeeping only: a failure here must not leave the slots held.
+      await this.slots
+        .removeWaiter(slot)
+        .catch((error: Error) =>
+          this.throttled.warn('waiters', `Could not update slot waiters: ${error.message}`),
+        );
       return await this.runWithSlots(run, session, agent, slot);
     } finally {
       await this.slots.release(slot).catch(() => undefined);

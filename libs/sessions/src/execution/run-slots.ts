@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig, REDIS } from '@codelab/platform';
 import { REDIS_NOW_MS, WorkerLiveness } from './worker-liveness';
@@ -84,10 +84,16 @@ export interface SlotRequest {
   agentLimit: number;
 }
 
+const RELEASE_RETRY_MS = 1_000;
+
 @Injectable()
-export class RunSlots {
+export class RunSlots implements OnApplicationShutdown {
   readonly leaseTtlMs: number;
   private waiterSeq = 0;
+  // Releases that failed (Redis down): a live worker's stale lease would block its session and
+  // count against its agent until the lease TTL, so they are retried until Redis takes them.
+  private readonly unreleased = new Map<string, SlotRequest>();
+  private retryTimer?: NodeJS.Timeout;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
@@ -131,7 +137,38 @@ export class RunSlots {
   }
 
   async release(r: SlotRequest): Promise<void> {
-    await this.redis.eval(RELEASE, 2, ...this.keys(r), this.holder(r));
+    try {
+      await this.redis.eval(RELEASE, 2, ...this.keys(r), this.holder(r));
+      this.unreleased.delete(this.holder(r));
+    } catch (error) {
+      this.unreleased.set(this.holder(r), r);
+      this.retryTimer ??= setInterval(() => void this.retryReleases(), RELEASE_RETRY_MS).unref();
+      throw error;
+    }
+  }
+
+  /** Slots this worker still has to give back (for tests and metrics). */
+  get pendingReleases(): number {
+    return this.unreleased.size;
+  }
+
+  private async retryReleases(): Promise<void> {
+    for (const r of [...this.unreleased.values()]) {
+      if (
+        !(await this.release(r).then(
+          () => true,
+          () => false,
+        ))
+      )
+        return;
+    }
+    clearInterval(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  onApplicationShutdown(): void {
+    // A stopped worker deregisters from liveness, which voids whatever it still holds.
+    clearInterval(this.retryTimer);
   }
 
   /** Remembers that a run waits for a slot, oldest first, so a release can wake it. */

@@ -13,6 +13,7 @@ import {
   type AppConfig,
   bullmqConnection,
   isDatabaseUnavailable,
+  isRedisUnavailable,
   ThrottledLog,
 } from '@codelab/platform';
 import { RunCancellation } from '../execution/run-cancellation';
@@ -30,7 +31,7 @@ interface RetryState {
 
 type RunJob = Job<RunJobData & RetryState>;
 
-// While PostgreSQL is down a run is retried forever, at most this far apart: it must resume
+// While PostgreSQL or Redis is down a run is retried forever, at most this far apart: it must resume
 // within seconds of the database's return, and an outage is no reason to fail it.
 const OUTAGE_RETRY_MAX_MS = 5_000;
 // A job stalled this many times (its worker died or hung each time) is a dead letter.
@@ -98,13 +99,18 @@ export class RunAgentProcessor implements OnApplicationBootstrap, BeforeApplicat
     try {
       outcome = await this.executor.execute(job.data.runId, job.data.waits ?? 0);
     } catch (error) {
-      if (!isDatabaseUnavailable(error)) throw error;
-      // Not the run's fault: try again when PostgreSQL is back, without using up an attempt.
+      const dependency = isDatabaseUnavailable(error)
+        ? 'postgres'
+        : isRedisUnavailable(error)
+          ? 'redis'
+          : null;
+      if (!dependency) throw error;
+      // Not the run's fault: try again when the dependency is back, without using up an attempt.
       const outages = (job.data.outages ?? 0) + 1;
-      this.retries.inc({ dependency: 'postgres' });
+      this.retries.inc({ dependency });
       this.throttled.warn(
-        'postgres',
-        `PostgreSQL unavailable; run ${job.data.runId} will be retried: ${(error as Error).message}`,
+        dependency,
+        `${dependency === 'postgres' ? 'PostgreSQL' : 'Redis'} unavailable; run ${job.data.runId} will be retried: ${(error as Error).message}`,
       );
       const delayMs = Math.min(OUTAGE_RETRY_MAX_MS, 250 * 2 ** Math.min(outages, 5));
       return this.delay(job, { ...job.data, outages }, delayMs, token);
