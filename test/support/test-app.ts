@@ -7,7 +7,7 @@ import { type AppConfig, loadConfig, migrateDatabase } from '@codelab/platform';
 import { createApiApp } from '../../apps/api/src/bootstrap';
 import { createOrmConfig } from '../../mikro-orm.config';
 import { dropTestDatabase } from './test-database';
-import { databaseUrl, TEST_REDIS_URL, uniqueSuffix } from './test-env';
+import { assertTestDatabaseName, databaseUrl, TEST_REDIS_URL, uniqueSuffix } from './test-env';
 
 export type Http = ReturnType<typeof request>;
 
@@ -23,6 +23,11 @@ export interface TestAppOptions {
   env?: Record<string, string>;
   /** Reuse another test app's database and Redis prefix (a second replica). */
   shareWith?: TestApp;
+  /**
+   * A database on another server (e.g. a private PostgreSQL cluster) instead of a fresh one on
+   * the shared server; its name must contain "test". Created, migrated, and dropped on close.
+   */
+  databaseUrl?: string;
 }
 
 /**
@@ -31,14 +36,18 @@ export interface TestAppOptions {
  */
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
   const shared = options.shareWith?.config;
+  const ownUrl = options.databaseUrl ? new URL(options.databaseUrl) : undefined;
   const dbName = shared
     ? new URL(shared.databaseUrl).pathname.slice(1)
-    : `codelab_test_${uniqueSuffix()}`;
+    : ownUrl
+      ? ownUrl.pathname.slice(1)
+      : `codelab_test_${uniqueSuffix()}`;
+  assertTestDatabaseName(dbName);
   const config = loadConfig({
     NODE_ENV: 'test',
     APP_ROLE: 'api',
     LOG_LEVEL: 'silent',
-    DATABASE_URL: databaseUrl(dbName),
+    DATABASE_URL: shared?.databaseUrl ?? options.databaseUrl ?? databaseUrl(dbName),
     REDIS_URL: TEST_REDIS_URL,
     REDIS_KEY_PREFIX: shared?.redisKeyPrefix ?? `codelab-test:${uniqueSuffix()}:`,
     JWT_SECRET: shared?.jwt.secret ?? randomBytes(48).toString('base64url'),
@@ -59,7 +68,13 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     close: async () => {
       await app.close();
       if (!shared) {
-        await dropTestDatabase(dbName);
+        let adminUrl: string | undefined;
+        if (ownUrl) {
+          const admin = new URL(ownUrl);
+          admin.pathname = '/postgres';
+          adminUrl = admin.toString();
+        }
+        await dropTestDatabase(dbName, adminUrl);
         await deleteRedisKeys(TEST_REDIS_URL, config.redisKeyPrefix);
       }
     },

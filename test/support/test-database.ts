@@ -1,8 +1,11 @@
 import { Client } from 'pg';
 import { assertTestDatabaseName, TEST_POSTGRES_URL } from './test-env';
 
-async function withAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
-  const client = new Client({ connectionString: TEST_POSTGRES_URL });
+async function withAdmin<T>(
+  work: (client: Client) => Promise<T>,
+  adminUrl = TEST_POSTGRES_URL,
+): Promise<T> {
+  const client = new Client({ connectionString: adminUrl });
   await client.connect();
   try {
     return await work(client);
@@ -11,7 +14,8 @@ async function withAdmin<T>(work: (client: Client) => Promise<T>): Promise<T> {
   }
 }
 
-export async function dropTestDatabase(name: string): Promise<void> {
+/** Drops a test database, by default on the shared server (`adminUrl`: another server's). */
+export async function dropTestDatabase(name: string, adminUrl?: string): Promise<void> {
   assertTestDatabaseName(name);
-  await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+  await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`), adminUrl);
 }
