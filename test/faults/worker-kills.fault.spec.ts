@@ -59,10 +59,6 @@ describe('worker crashes and pauses (fault)', () => {
         JWT_SECRET: t.config.jwt.secret,
         LOG_LEVEL: 'info',
         WORKER_CONCURRENCY: '8',
-        RUN_LEASE_TTL_MS: '3000',
-        RUN_JOB_LOCK_MS: '3000',
-        RUN_STALE_AFTER_MS: '4000',
-        RUN_RELAY_INTERVAL_MS: '500',
         ...env,
       },
     });

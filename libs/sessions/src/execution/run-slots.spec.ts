@@ -144,6 +144,68 @@ describe('RunSlots (real Redis)', () => {
     await paused.beat.stop();
   });
 
+  it('reaps a dead worker once: its leases go, its sessions and agents are reported for wake-up', async () => {
+    const crashed = await otherWorker(60_000);
+    const held = request(randomUUID(), 2);
+    expect(await crashed.slots.acquire(held)).toBe('ok');
+    const mine = { sessionId: held.sessionId, agentId: held.agentId };
+    // Alive: not reaped (earlier tests' dead workers may be).
+    expect(await slots.reapDeadWorkers()).not.toContainEqual(mine);
+
+    await crashed.beat.stop({ deregister: false });
+    const deadline = Date.now() + 3_000;
+    let freed = await slots.reapDeadWorkers();
+    while (!freed.some((f) => f.sessionId === mine.sessionId) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      freed = await slots.reapDeadWorkers();
+    }
+    expect(freed).toEqual([mine]);
+    expect(await redis.exists(`${config.redisKeyPrefix}slots:session:${held.sessionId}`)).toBe(0);
+    expect(await slots.agentHolders(held.agentId)).toEqual([]);
+    expect(
+      await redis.exists(`${config.redisKeyPrefix}workers:holds:${crashed.beat.workerId}`),
+    ).toBe(0);
+    // Reaped once: another reaper finds nothing.
+    expect(await crashed.slots.reapDeadWorkers()).toEqual([]);
+  });
+
+  it('a graceful stop marks the worker dead at once, and a release drops the hold', async () => {
+    const leaving = await otherWorker(60_000);
+    const held = request(randomUUID(), 2);
+    const released = request(randomUUID(), 2);
+    expect(await leaving.slots.acquire(held)).toBe('ok');
+    expect(await leaving.slots.acquire(released)).toBe('ok');
+    await leaving.slots.release(released);
+    await leaving.beat.stop();
+    expect(await slots.reapDeadWorkers()).toEqual([
+      { sessionId: held.sessionId, agentId: held.agentId },
+    ]);
+  });
+
+  it('a renewal takes back an agent lease voided while its worker was away, if there is room', async () => {
+    const paused = await otherWorker(60_000);
+    const agent = randomUUID();
+    const held = request(agent, 1);
+    expect(await paused.slots.acquire(held)).toBe('ok');
+    await paused.beat.stop({ deregister: false });
+    // Reaped while paused; nobody took the agent's only slot.
+    const deadline = Date.now() + 3_000;
+    while ((await slots.reapDeadWorkers()).length === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    await paused.beat.start();
+    expect(await paused.slots.renew(held)).toBe(true);
+    expect(await slots.agentHolders(agent)).toEqual([held.runId]);
+    // Had another run taken the slot, the renewal would fail instead.
+    await paused.beat.stop({ deregister: false });
+    while ((await slots.reapDeadWorkers()).length === 0 && Date.now() < deadline + 3_000)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    const other = request(agent, 1);
+    expect(await slots.acquire(other)).toBe('ok');
+    await paused.beat.start();
+    expect(await paused.slots.renew(held)).toBe(false);
+    await paused.beat.stop();
+  });
+
   it('lists waiters oldest first and forgets them', async () => {
     const agent = randomUUID();
     const waiting = [request(agent, 1), request(agent, 1), request(agent, 1)];

@@ -13,11 +13,14 @@ import { REDIS_NOW_MS, WorkerLiveness } from './worker-liveness';
  *   members are "<run id>|<worker id>" scored by their lease expiry.
  *
  * A lease is void when it expires OR when the worker it names is no longer alive (see
- * WorkerLiveness): a crashed worker's slots free within the liveness TTL (seconds), not the lease
- * TTL. Holders renew their leases; a holder whose lease was taken over (it was paused past its
- * liveness) learns it on renewal and stops. A run that cannot get both slots does not hold a
- * worker: its job is delayed, and it registers in a waiters set so whoever frees a slot can promote
- * it at once. All times are Redis server time.
+ * WorkerLiveness). Each worker also lists what it holds (`workers:holds:<worker id>`), so the first
+ * worker to notice a dead one (reap) frees its slots at once and wakes whoever waits for them: a
+ * crashed worker's slots free within the liveness TTL, not the lease TTL. Holders renew their
+ * leases; a holder whose session lease was taken over (it was paused past its liveness) learns it
+ * on renewal and stops. A run that cannot get both slots does not hold a worker: its job is
+ * delayed, and it registers in a waiters set so whoever frees a slot can promote it at once. All
+ * times are Redis server time. (Keys of other workers are derived inside the scripts: CodeLab's
+ * Redis is a single node, not a cluster.)
  */
 
 const HELPERS = `${REDIS_NOW_MS}
@@ -26,53 +29,89 @@ local function alive(worker, now)
   local expiry = redis.call('ZSCORE', KEYS[3], worker)
   return expiry and tonumber(expiry) > now
 end
+-- Live leases of the agent other than this run's; void ones are dropped on the way.
+local function count_others(agent_key, holder, run_id, now)
+  redis.call('ZREMRANGEBYSCORE', agent_key, '-inf', now)
+  local mine, count, prefix = false, 0, run_id .. '|'
+  for _, member in ipairs(redis.call('ZRANGE', agent_key, 0, -1)) do
+    local w = worker_of(member)
+    if member == holder then
+      mine = true
+    elseif string.sub(member, 1, #prefix) == prefix or (w and not alive(w, now)) then
+      -- This run's own stale lease, or a dead worker's: void.
+      redis.call('ZREM', agent_key, member)
+    else
+      count = count + 1
+    end
+  end
+  return mine, count
+end
+local function hold(holder, ttl, now)
+  redis.call('SET', KEYS[1], holder, 'PX', ttl)
+  redis.call('ZADD', KEYS[2], now + tonumber(ttl), holder)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('SADD', KEYS[4], ARGV[5])
+  redis.call('PEXPIRE', KEYS[4], 86400000)
+end
 `;
 
 const ACQUIRE = `${HELPERS}
--- KEYS: session lease, agent set, alive set; ARGV: holder "<run>|<worker>", ttl ms, agent limit, run id
+-- KEYS: session lease, agent set, alive set, this worker's holds
+-- ARGV: holder "<run>|<worker>", ttl ms, agent limit, run id, hold entry "<session>|<agent>|<run>"
 local now = now_ms()
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[1] then
-  local w = worker_of(holder)
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then
+  local w = worker_of(current)
   if not w or alive(w, now) then return 'session' end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-local mine = false
-local count = 0
-local prefix = ARGV[4] .. '|'
-for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  local w = worker_of(member)
-  if member == ARGV[1] then
-    mine = true
-  elseif string.sub(member, 1, #prefix) == prefix or (w and not alive(w, now)) then
-    -- This run's own stale lease, or a dead worker's: void.
-    redis.call('ZREM', KEYS[2], member)
-  else
-    count = count + 1
-  end
-end
+local mine, count = count_others(KEYS[2], ARGV[1], ARGV[4], now)
 if not mine and count >= tonumber(ARGV[3]) then return 'agent' end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
+hold(ARGV[1], ARGV[2], now)
 return 'ok'
 `;
 
-const RENEW = `${REDIS_NOW_MS}
--- KEYS: session lease, agent set; ARGV: holder, ttl ms
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], now_ms() + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
+const RENEW = `${HELPERS}
+-- KEYS and ARGV as ACQUIRE. The session lease must still be this holder's (or free: nobody else
+-- may run a session's head run); an agent lease voided while the holder was away is taken back
+-- if the agent has room, else the holder has lost it.
+local now = now_ms()
+local current = redis.call('GET', KEYS[1])
+if current and current ~= ARGV[1] then return 0 end
+local mine, count = count_others(KEYS[2], ARGV[1], ARGV[4], now)
+if not mine and count >= tonumber(ARGV[3]) then return 0 end
+hold(ARGV[1], ARGV[2], now)
 return 1
 `;
 
 const RELEASE = `
--- KEYS: session lease, agent set; ARGV: holder
+-- KEYS: session lease, agent set, this worker's holds; ARGV: holder, hold entry
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('SREM', KEYS[3], ARGV[2])
 return 1
+`;
+
+const REAP = `${REDIS_NOW_MS}
+-- KEYS: alive set; ARGV: key prefix. Frees the slots of workers whose liveness lapsed; removing a
+-- worker from the alive set is the claim, so each dead worker is reaped once.
+local now = now_ms()
+local freed = {}
+for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 10)) do
+  redis.call('ZREM', KEYS[1], w)
+  local holds = ARGV[1] .. 'workers:holds:' .. w
+  for _, entry in ipairs(redis.call('SMEMBERS', holds)) do
+    local session, agent, run = string.match(entry, '^([^|]+)|([^|]+)|([^|]+)$')
+    if session then
+      local holder = run .. '|' .. w
+      local lease = ARGV[1] .. 'slots:session:' .. session
+      if redis.call('GET', lease) == holder then redis.call('DEL', lease) end
+      redis.call('ZREM', ARGV[1] .. 'slots:agent:' .. agent, holder)
+      table.insert(freed, session .. '|' .. agent)
+    end
+  end
+  redis.call('DEL', holds)
+end
+return freed
 `;
 
 export type AcquireResult = 'ok' | 'session' | 'agent';
@@ -112,33 +151,65 @@ export class RunSlots implements OnApplicationShutdown {
     return `${r.runId}|${this.liveness.workerId}`;
   }
 
+  private holdsKey(): string {
+    return `${this.config.redisKeyPrefix}workers:holds:${this.liveness.workerId}`;
+  }
+
+  /** KEYS and ARGV shared by ACQUIRE and RENEW. */
+  private leaseArgs(r: SlotRequest): (string | number)[] {
+    return [
+      4,
+      ...this.keys(r),
+      this.liveness.key,
+      this.holdsKey(),
+      this.holder(r),
+      this.leaseTtlMs,
+      r.agentLimit,
+      r.runId,
+      `${r.sessionId}|${r.agentId}|${r.runId}`,
+    ];
+  }
+
   private waitersKey(kind: 'session' | 'agent', id: string): string {
     return `${this.config.redisKeyPrefix}slots:waiters:${kind}:${id}`;
   }
 
   async acquire(r: SlotRequest): Promise<AcquireResult> {
-    return (await this.redis.eval(
-      ACQUIRE,
-      3,
-      ...this.keys(r),
-      this.liveness.key,
-      this.holder(r),
-      this.leaseTtlMs,
-      r.agentLimit,
-      r.runId,
-    )) as AcquireResult;
+    return (await this.redis.eval(ACQUIRE, ...(this.leaseArgs(r) as [number]))) as AcquireResult;
   }
 
-  /** False when the lease was lost (expired, or voided and taken over): the holder must stop. */
+  /** False when the lease was lost (taken over, or voided and the agent refilled): stop. */
   async renew(r: SlotRequest): Promise<boolean> {
-    return (
-      (await this.redis.eval(RENEW, 2, ...this.keys(r), this.holder(r), this.leaseTtlMs)) === 1
-    );
+    return (await this.redis.eval(RENEW, ...(this.leaseArgs(r) as [number]))) === 1;
+  }
+
+  /**
+   * Frees the slots of workers whose liveness lapsed (any live worker may call it; each dead
+   * worker is reaped once) and returns the sessions and agents that got room.
+   */
+  async reapDeadWorkers(): Promise<Pick<SlotRequest, 'sessionId' | 'agentId'>[]> {
+    const freed = (await this.redis.eval(
+      REAP,
+      1,
+      this.liveness.key,
+      this.config.redisKeyPrefix,
+    )) as string[];
+    return freed.map((entry) => {
+      const [sessionId, agentId] = entry.split('|');
+      return { sessionId, agentId };
+    });
   }
 
   async release(r: SlotRequest): Promise<void> {
     try {
-      await this.redis.eval(RELEASE, 2, ...this.keys(r), this.holder(r));
+      await this.redis.eval(
+        RELEASE,
+        3,
+        ...this.keys(r),
+        this.holdsKey(),
+        this.holder(r),
+        `${r.sessionId}|${r.agentId}|${r.runId}`,
+      );
       this.unreleased.delete(this.holder(r));
     } catch (error) {
       this.unreleased.set(this.holder(r), r);

@@ -29,6 +29,11 @@ return 1
  */
 @Injectable()
 export class WorkerLiveness {
+  /** How often the worker beats (and reaps others). */
+  get beatIntervalMs(): number {
+    return Math.max(100, Math.floor(this.ttlMs / 4));
+  }
+
   /** host:pid:random — the random part keeps a restarted process with a reused pid distinct. */
   readonly workerId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
   private readonly log = new ThrottledLog(new Logger(WorkerLiveness.name));
@@ -50,18 +55,18 @@ export class WorkerLiveness {
   async start(): Promise<void> {
     if (this.timer) return;
     await this.beat();
-    this.timer = setInterval(() => void this.beat(), Math.max(100, Math.floor(this.ttlMs / 4)));
+    this.timer = setInterval(() => void this.beat(), this.beatIntervalMs);
     this.timer.unref();
   }
 
   /**
-   * Stops beating. Graceful by default: the worker also deregisters (its runs have released their
-   * slots by then). Without deregistering it is what a crash looks like to the others.
+   * Stops beating. Graceful by default: the worker declares itself dead at once, so the next
+   * reaper frees whatever it still holds. Without that it is what a crash looks like to the others.
    */
   async stop({ deregister = true } = {}): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;
-    if (deregister) await this.redis.zrem(this.key, this.workerId).catch(() => undefined);
+    if (deregister) await this.redis.zadd(this.key, 0, this.workerId).catch(() => undefined);
   }
 
   private async beat(): Promise<void> {

@@ -34,8 +34,10 @@ type RunJob = Job<RunJobData & RetryState>;
 // While PostgreSQL or Redis is down a run is retried forever, at most this far apart: it must resume
 // within seconds of the database's return, and an outage is no reason to fail it.
 const OUTAGE_RETRY_MAX_MS = 5_000;
-// A job stalled this many times (its worker died or hung each time) is a dead letter.
-const MAX_STALLED = 5;
+// A job stalled this many times (its worker died or hung each time) is a dead letter. Generous:
+// locks are short, and a re-delivery is harmless (fencing), so only a run that keeps killing its
+// workers should end here.
+const MAX_STALLED = 10;
 
 /**
  * Consumes the agent-runs queue on a BullMQ Worker of its own, configured as BullMQ documents for

@@ -6,6 +6,7 @@ import { RunExecutor } from '../execution/run-executor';
 import { RunSlots } from '../execution/run-slots';
 import { WorkerLiveness } from '../execution/worker-liveness';
 import { SessionsModule } from '../sessions.module';
+import { DeadWorkerReaper } from './dead-worker-reaper';
 import { RunAgentProcessor } from './run-agent.processor';
 import { RunDispatchRelay } from './run-dispatch-relay';
 
@@ -19,6 +20,7 @@ import { RunDispatchRelay } from './run-dispatch-relay';
     WorkerLiveness,
     PromptBuilder,
     RunDispatchRelay,
+    DeadWorkerReaper,
   ],
 })
 export class SessionsWorkerModule {}
