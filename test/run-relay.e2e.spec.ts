@@ -34,8 +34,8 @@ describe('run relay: election and dead letters (e2e)', () => {
     workers.push(worker);
     return worker;
   };
-  const sql = <T>(query: string, params: unknown[] = []) =>
-    api.app.get(MikroORM).em.getConnection().execute<T>(query, params);
+  const sql = async <T>(query: string, params: unknown[] = []): Promise<T> =>
+    (await api.app.get(MikroORM).em.getConnection().execute(query, params)) as T;
   const queue = () => api.app.get<Queue>(getQueueToken('agent-runs'));
 
   it('lets a failed-set (dead-lettered) run stay dead: recorded as failed, never re-queued', async () => {

@@ -5,7 +5,7 @@ import { PrivatePostgres } from '../support/private-postgres';
 import { PrivateRedis } from '../support/private-redis';
 import { createProject, createSession } from '../support/sessions-helpers';
 import { uniqueSuffix } from '../support/test-env';
-import { WorkerFleet } from '../support/worker-fleet';
+import { WorkerFleet, workerEnvFor } from '../support/worker-fleet';
 import { HealthProber } from '../support/health-prober';
 import {
   captureConsole,
@@ -70,15 +70,7 @@ describe('PostgreSQL outage under load (fault)', () => {
     db = new RunsDb(dbUrl);
     user = await registerUser(t.http);
     fleet = new WorkerFleet({
-      env: {
-        DATABASE_URL: dbUrl,
-        REDIS_URL: redis.url,
-        REDIS_KEY_PREFIX: t.config.redisKeyPrefix,
-        JWT_SECRET: t.config.jwt.secret,
-        LOG_LEVEL: 'info',
-        WORKER_CONCURRENCY: '8',
-        OFFLINE_LLM_TOKEN_DELAY_MS: String(TOKEN_DELAY_MS),
-      },
+      env: workerEnvFor(t, redis.url, { OFFLINE_LLM_TOKEN_DELAY_MS: String(TOKEN_DELAY_MS) }),
     });
     await fleet.start(2);
   }, 120_000);

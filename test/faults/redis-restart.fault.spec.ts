@@ -2,7 +2,7 @@ import { createTestApp, registerUser, type TestApp, type TestUser } from '../sup
 import { waitFor } from '../support/child-process';
 import { PrivateRedis } from '../support/private-redis';
 import { createProject, createSession } from '../support/sessions-helpers';
-import { pidOfWorkerId, WorkerFleet } from '../support/worker-fleet';
+import { pidOfWorkerId, WorkerFleet, workerEnvFor } from '../support/worker-fleet';
 import { HealthProber } from '../support/health-prober';
 import {
   captureConsole,
@@ -57,15 +57,10 @@ describe('Redis restart under load (fault)', () => {
     db = new RunsDb(t.config.databaseUrl);
     user = await registerUser(t.http);
     fleet = new WorkerFleet({
-      env: {
-        DATABASE_URL: t.config.databaseUrl,
-        REDIS_URL: redis.url,
-        REDIS_KEY_PREFIX: t.config.redisKeyPrefix,
-        JWT_SECRET: t.config.jwt.secret,
-        LOG_LEVEL: 'info',
+      env: workerEnvFor(t, redis.url, {
         WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
         OFFLINE_LLM_TOKEN_DELAY_MS: String(TOKEN_DELAY_MS),
-      },
+      }),
     });
     await fleet.start(2);
   }, 120_000);

@@ -2,7 +2,7 @@ import { createTestApp, registerUser, type TestApp, type TestUser } from '../sup
 import { httpStatus, waitFor } from '../support/child-process';
 import { PrivateRedis } from '../support/private-redis';
 import { createProject, createSession, sendMessage } from '../support/sessions-helpers';
-import { pidOfWorkerId, WorkerFleet } from '../support/worker-fleet';
+import { pidOfWorkerId, WorkerFleet, workerEnvFor } from '../support/worker-fleet';
 import {
   envInt,
   faultMetrics,
@@ -51,17 +51,7 @@ describe('worker crashes and pauses (fault)', () => {
   const fleets: WorkerFleet[] = [];
 
   const newFleet = (env: Record<string, string>) => {
-    const fleet = new WorkerFleet({
-      env: {
-        DATABASE_URL: t.config.databaseUrl,
-        REDIS_URL: redis.url,
-        REDIS_KEY_PREFIX: t.config.redisKeyPrefix,
-        JWT_SECRET: t.config.jwt.secret,
-        LOG_LEVEL: 'info',
-        WORKER_CONCURRENCY: '8',
-        ...env,
-      },
-    });
+    const fleet = new WorkerFleet({ env: workerEnvFor(t, redis.url, env) });
     fleets.push(fleet);
     return fleet;
   };

@@ -260,3 +260,23 @@ export function pidOfWorkerId(workerId: string | null | undefined): number | und
   const pid = Number(workerId?.split(':')[1]);
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
+
+/**
+ * The environment a worker needs to join a test app's deployment: its database, a Redis, its key
+ * prefix and JWT secret, structured logs; `extra` on top.
+ */
+export function workerEnvFor(
+  app: { config: { databaseUrl: string; redisKeyPrefix: string; jwt: { secret: string } } },
+  redisUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    DATABASE_URL: app.config.databaseUrl,
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: app.config.redisKeyPrefix,
+    JWT_SECRET: app.config.jwt.secret,
+    LOG_LEVEL: 'info',
+    WORKER_CONCURRENCY: '8',
+    ...extra,
+  };
+}
