@@ -17,7 +17,7 @@ const shared = {
   moduleNameMapper: {
     '^@codelab/(.*)$': '<rootDir>/libs/$1/src/index.ts',
   },
-  setupFiles: ['reflect-metadata'],
+  setupFiles: ['reflect-metadata', '<rootDir>/test/support/jest-env.js'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
 };
 

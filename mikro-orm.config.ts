@@ -1,13 +1,14 @@
 import { defineConfig, type Options } from '@mikro-orm/postgresql';
 import { ReflectMetadataProvider } from '@mikro-orm/decorators/legacy';
 import { Migrator } from '@mikro-orm/migrations';
-import { type AppConfig } from '@codelab/platform';
+import { type AppConfig, DomainEventHandling, DomainEventRecord } from '@codelab/platform';
 import { User } from '@codelab/users';
 import { RefreshToken } from '@codelab/auth';
 import { Project } from '@codelab/projects';
 import { Agent } from '@codelab/agents';
 import { AgentMemory } from '@codelab/memory';
-import { ChatSession, IdempotencyRecord, Message, OutboxEntry, Run } from '@codelab/sessions';
+import { RunDispatch, Run, RunStep } from '@codelab/runs';
+import { ChatSession, IdempotencyRecord, Message } from '@codelab/sessions';
 import { MIGRATIONS } from './migrations';
 
 /** Every entity of every feature; the one list both the app and the migrator use. */
@@ -20,8 +21,11 @@ export const ENTITIES = [
   ChatSession,
   Message,
   Run,
-  OutboxEntry,
+  RunStep,
+  RunDispatch,
   IdempotencyRecord,
+  DomainEventRecord,
+  DomainEventHandling,
 ];
 
 /** MikroORM options for a validated AppConfig (the app, tests and migration scripts share it). */

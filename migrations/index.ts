@@ -4,6 +4,7 @@ import { Migration20261121232929_initial } from './Migration20261121232929_initi
 import { Migration20261121234728_agents_and_memory } from './Migration20261121234728_agents_and_memory';
 import { Migration20261121235940_sessions_and_runs } from './Migration20261121235940_sessions_and_runs';
 import { Migration20261123133334_run_lease_epoch } from './Migration20261123133334_run_lease_epoch';
+import { Migration20261123144701_run_engine_v2 } from './Migration20261123144701_run_engine_v2';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121232929_initial', class: Migration20261121232929_initial },
@@ -19,4 +20,5 @@ export const MIGRATIONS: MigrationObject[] = [
     name: 'Migration20261123133334_run_lease_epoch',
     class: Migration20261123133334_run_lease_epoch,
   },
+  { name: 'Migration20261123144701_run_engine_v2', class: Migration20261123144701_run_engine_v2 },
 ];

@@ -1,3 +1,4 @@
+import { waitFor } from './support/child-process';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { type MemoryAgent, MemoryService } from '@codelab/memory';
 import fixture from './fixtures/memory-recall.json';
@@ -28,7 +29,8 @@ describe('agent memory (e2e)', () => {
   const memoryUrl = (agentId: string) => `/v1/my/projects/${projectId}/agents/${agentId}/memory`;
 
   beforeAll(async () => {
-    t = await createTestApp();
+    // With the worker: memory is forgotten by the agent.deleted / project.deleted handlers.
+    t = await createTestApp({ env: { APP_ROLE: 'all' } });
     alice = await registerUser(t.http);
     projectId = (
       await t.http.post('/v1/my/projects').set(alice.auth).send({ name: 'Memory' }).expect(201)
@@ -137,7 +139,7 @@ describe('agent memory (e2e)', () => {
     expectProblem(await t.http.delete(`${memoryUrl(coder.id)}/not-a-uuid`).set(alice.auth), 400);
   });
 
-  it('deleting an agent deletes its memory; deleting the project deletes the rest', async () => {
+  it('deleting an agent forgets its memory; deleting the project forgets the rest (durable events)', async () => {
     const count = async (agentId: string) => {
       const [{ n }] = await t.app
         .get(MikroORM)
@@ -153,10 +155,18 @@ describe('agent memory (e2e)', () => {
       .delete(`/v1/my/projects/${projectId}/agents/${coder.id}`)
       .set(alice.auth)
       .expect(204);
-    expect(await count(coder.id)).toBe(0);
+    await waitFor(
+      'the agent memory to be forgotten',
+      async () => (await count(coder.id)) === 0,
+      10_000,
+    );
 
     expect(await count(analyst.id)).toBeGreaterThan(0);
     await t.http.delete(`/v1/my/projects/${projectId}`).set(alice.auth).expect(204);
-    expect(await count(analyst.id)).toBe(0);
+    await waitFor(
+      'the project memory to be forgotten',
+      async () => (await count(analyst.id)) === 0,
+      10_000,
+    );
   });
 });

@@ -76,7 +76,7 @@ describe('run failures and dead letters (e2e, OpenAI-compatible stub)', () => {
     expect(stub.requests).toHaveLength(2);
 
     const queue = t.app.get<Queue>(getQueueToken('agent-runs'));
-    const job = await queue.getJob(run.id);
+    const job = await queue.getJob(`${run.id}.1`);
     expect(await job?.getState()).toBe('failed');
     expect(job?.failedReason).toBe('LLM_SERVER_ERROR');
 

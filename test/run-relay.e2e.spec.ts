@@ -3,7 +3,7 @@ import { MikroORM } from '@mikro-orm/postgresql';
 import { type Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Client } from 'pg';
 import { bullmqConnection } from '@codelab/platform';
-import { RunDispatchRelay } from '@codelab/sessions';
+import { RunDispatchRelay } from '@codelab/runs';
 import { createTestApp, registerUser, type TestApp, type TestUser } from './support/test-app';
 import { waitFor } from './support/child-process';
 import { createProject, createSession, sendMessage, waitForRun } from './support/sessions-helpers';
@@ -53,7 +53,7 @@ describe('run relay: election and dead letters (e2e)', () => {
       { connection: bullmqConnection(api.config, 'consumer'), prefix: queue().opts.prefix },
     );
     await waitFor('the job to be dead-lettered', async () => {
-      const job = await queue().getJob(run.id);
+      const job = await queue().getJob(`${run.id}.1`);
       return (await job?.getState()) === 'failed';
     });
     await killer.close();
@@ -71,7 +71,7 @@ describe('run relay: election and dead letters (e2e)', () => {
     expect(done.status).toBe('failed');
     expect(done.error).toEqual({ code: 'INTERNAL', message: 'The run failed unexpectedly' });
     // Not re-queued: the job is still a dead letter and the run never executed.
-    expect(await (await queue().getJob(run.id))?.getState()).toBe('failed');
+    expect(await (await queue().getJob(`${run.id}.1`))?.getState()).toBe('failed');
     const [row] = await sql<{ executions: number }[]>('select executions from runs where id = ?', [
       run.id,
     ]);
@@ -84,7 +84,7 @@ describe('run relay: election and dead letters (e2e)', () => {
     // No worker may take it before Redis "loses" it.
     for (const w of workers.splice(0)) await w.close();
     const { run } = await sendMessage(api.http, user, projectId, sid, { content: 'find me' });
-    await queue().remove(run.id);
+    await queue().remove(`${run.id}.1`);
     await sql(`update runs set created_at = now() - interval '2 minutes' where id = ?`, [run.id]);
 
     const worker = await startWorker();

@@ -69,7 +69,8 @@ describe('runs across two worker processes (e2e)', () => {
         REDIS_KEY_PREFIX: t.config.redisKeyPrefix,
         JWT_SECRET: t.config.jwt.secret,
         LOG_LEVEL: 'warn',
-        WORKER_CONCURRENCY: '16',
+        // One run at a time per process: the agent limit (2) can only be reached by both together.
+        WORKER_CONCURRENCY: '1',
         OFFLINE_LLM_TOKEN_DELAY_MS: '25',
         RUN_LEASE_TTL_MS: '3000',
         RUN_JOB_LOCK_MS: '3000',

@@ -448,7 +448,26 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
     expect(next.run.agent_name).toBe('CodeAssistant');
   });
 
-  it('fails a queued run whose agent was deleted before it started, with a visible error', async () => {
+  /** A session whose lane is held by a parked run (test_park), so later runs stay queued. */
+  const heldSession = async () => {
+    const agents = (await t.http.get(`/v1/my/projects/${projectId}/agents`).set(alice.auth)).body
+      .items as { id: string; name: string; tools: string[] }[];
+    const holder = agents.find((a) => a.name === 'CodeAssistant')!;
+    if (!holder.tools.includes('test_park'))
+      await t.http
+        .patch(`/v1/my/projects/${projectId}/agents/${holder.id}`)
+        .set(alice.auth)
+        .send({ tools: [...holder.tools, 'test_park'] })
+        .expect(200);
+    const sid = await createSession(t.http, alice, projectId, { agent: 'CodeAssistant' });
+    const { run } = await sendMessage(t.http, alice, projectId, sid, {
+      content: 'hold the lane\n/tool test_park {}',
+    });
+    await waitForRun(t.http, alice, projectId, sid, run.id, ['awaiting_approval']);
+    return { sid, holder: run };
+  };
+
+  it("cancels a deleted agent's queued runs (durable agent.deleted handler), with the reason", async () => {
     const doomed = (
       await t.http
         .post(`/v1/my/projects/${projectId}/agents`)
@@ -456,23 +475,52 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
         .send({ name: 'Doomed' })
         .expect(201)
     ).body;
-    const sid = await createSession(t.http, alice, projectId);
-    // A long first run keeps the second one queued (one active run per session).
-    const first = await sendMessage(t.http, alice, projectId, sid, { content: 'word '.repeat(40) });
+    const { sid, holder } = await heldSession();
     const second = await sendMessage(t.http, alice, projectId, sid, {
       content: 'for the doomed agent',
       target_agent: 'Doomed',
     });
+    expect(second.run.status).toBe('queued');
     await t.http
       .delete(`/v1/my/projects/${projectId}/agents/${doomed.id}`)
       .set(alice.auth)
       .expect(204);
+    const cancelled = await waitForRun(t.http, alice, projectId, sid, second.run.id);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.error).toEqual({ code: 'AGENT_DELETED', message: expect.any(String) });
+    // The parked holder is untouched: not this agent's.
+    expect(
+      (await waitForRun(t.http, alice, projectId, sid, holder.id, ['awaiting_approval'])).status,
+    ).toBe('awaiting_approval');
+    await t.http.post(`${base()}/${sid}/runs/${holder.id}/cancel`).set(alice.auth).expect(202);
+  });
+
+  it('fails a run whose agent vanished before it started, with a visible error', async () => {
+    const gone = (
+      await t.http
+        .post(`/v1/my/projects/${projectId}/agents`)
+        .set(alice.auth)
+        .send({ name: 'Gone' })
+        .expect(201)
+    ).body;
+    const { sid, holder } = await heldSession();
+    const second = await sendMessage(t.http, alice, projectId, sid, {
+      content: 'for the vanished agent',
+      target_agent: 'Gone',
+    });
+    // Removed behind the API's back (no agent.deleted event): the run finds out when it starts.
+    await t.app
+      .get(MikroORM)
+      .em.getConnection()
+      .execute('delete from agents where id = ?', [gone.id]);
+    const cancelledHolder = await t.http
+      .post(`${base()}/${sid}/runs/${holder.id}/cancel`)
+      .set(alice.auth)
+      .expect(202);
+    expect(cancelledHolder.body.status).toBe('cancelled');
     const failed = await waitForRun(t.http, alice, projectId, sid, second.run.id);
     expect(failed.status).toBe('failed');
     expect(failed.error).toEqual({ code: 'AGENT_NOT_FOUND', message: expect.any(String) });
-    expect((await waitForRun(t.http, alice, projectId, sid, first.run.id)).status).toBe(
-      'completed',
-    );
   });
 
   it('marks the agent busy while it runs and ready afterwards', async () => {

@@ -54,6 +54,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     RATE_LIMIT_AUTH_PER_WINDOW: '10000',
     RATE_LIMIT_PER_WINDOW: '100000',
     DB_POOL_MAX: '5',
+    TEST_TOOLS: 'true',
     ...options.env,
   });
   if (!shared) await migrateDatabase(createOrmConfig(config));

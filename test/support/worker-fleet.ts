@@ -277,6 +277,7 @@ export function workerEnvFor(
     JWT_SECRET: app.config.jwt.secret,
     LOG_LEVEL: 'info',
     WORKER_CONCURRENCY: '8',
+    TEST_TOOLS: 'true',
     ...extra,
   };
 }

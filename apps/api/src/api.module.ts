@@ -10,7 +10,7 @@ import { AuthModule, JwtAuthGuard } from '@codelab/auth';
 import { ProjectsHttpModule } from '@codelab/projects';
 import { AgentsHttpModule } from '@codelab/agents';
 import { SessionsHttpModule } from '@codelab/sessions';
-import { StreamingHttpModule, StreamingModule } from '@codelab/streaming';
+import { StreamingModule } from '@codelab/streaming';
 import { createOrmConfig } from '../../../mikro-orm.config';
 import { WorkerModule } from '../../worker/src/worker.module';
 
@@ -28,7 +28,6 @@ export class ApiModule {
         AgentsHttpModule,
         SessionsHttpModule,
         StreamingModule,
-        StreamingHttpModule,
         ...(config.role === 'all' ? [WorkerModule] : []),
       ],
       providers: [

@@ -1,14 +1,23 @@
 import { Module } from '@nestjs/common';
+import { DomainEventsWorkerModule } from '@codelab/platform';
+import { AgentRuntimeModule } from '@codelab/agent-runtime';
+import { RunsWorkerModule } from '@codelab/runs';
 import { SessionsWorkerModule } from '@codelab/sessions';
 import { StreamingModule } from '@codelab/streaming';
 
 /**
- * Background processing: the BullMQ processors (agent runs, orchestration steps, approval
- * timeouts, outbox relay) register here. Loaded by the worker process, and by the API process
- * when APP_ROLE=all. No HTTP controllers belong here.
+ * Background processing: the run engine with its handlers (agent runs; orchestration later),
+ * domain-event handlers and sagas, the relays and clean-up jobs. Loaded by the worker process, and
+ * by the API process when APP_ROLE=all. No HTTP controllers belong here.
  */
 @Module({
-  // Runs publish session events; StreamingModule appends them to Redis Streams.
-  imports: [SessionsWorkerModule, StreamingModule],
+  imports: [
+    RunsWorkerModule,
+    AgentRuntimeModule,
+    SessionsWorkerModule,
+    DomainEventsWorkerModule,
+    // Runs publish session events; StreamingModule appends them to Redis Streams.
+    StreamingModule,
+  ],
 })
 export class WorkerModule {}

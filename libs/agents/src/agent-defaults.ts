@@ -2,6 +2,10 @@ import { type RoleTemplate } from './templates/role-templates';
 
 export const DEFAULT_CONCURRENCY_LIMIT = 2;
 export const DEFAULT_MEMORY_TOP_K = 5;
+/** Model turns a run may take before it fails with MAX_STEPS_EXCEEDED. */
+export const DEFAULT_MAX_STEPS = 16;
+/** Seconds a run may execute (each active stretch; time parked does not count). */
+export const DEFAULT_MAX_RUN_SECONDS = 600;
 
 /** Writable agent fields, in domain terms (the HTTP layer maps snake_case onto these). */
 export interface AgentInput {
@@ -16,6 +20,8 @@ export interface AgentInput {
   concurrencyLimit?: number;
   memoryEnabled?: boolean;
   memoryTopK?: number;
+  maxSteps?: number;
+  maxRunSeconds?: number;
 }
 
 export type AgentChanges = Partial<AgentInput>;
@@ -34,6 +40,8 @@ export function applyTemplate(input: AgentInput, template: RoleTemplate, default
     concurrencyLimit: input.concurrencyLimit ?? DEFAULT_CONCURRENCY_LIMIT,
     memoryEnabled: input.memoryEnabled ?? true,
     memoryTopK: input.memoryTopK ?? DEFAULT_MEMORY_TOP_K,
+    maxSteps: input.maxSteps ?? DEFAULT_MAX_STEPS,
+    maxRunSeconds: input.maxRunSeconds ?? DEFAULT_MAX_RUN_SECONDS,
   };
 }
 

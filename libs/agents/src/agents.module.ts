@@ -1,10 +1,11 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { MemoryModule, MemoryService } from '@codelab/memory';
+import { DomainEvents } from '@codelab/platform';
 import { ProjectLifecycleHooks, ProjectsModule } from '@codelab/projects';
+import { forgetMemoryHandlers } from './events/forget-memory.handlers';
 import { AgentFactory } from './agent-factory';
 import { CreateAgentHandler } from './commands/create-agent/create-agent.handler';
 import { DeleteAgentHandler } from './commands/delete-agent/delete-agent.handler';
-import { SetAgentStatusHandler } from './commands/set-agent-status/set-agent-status.handler';
 import { UpdateAgentHandler } from './commands/update-agent/update-agent.handler';
 import { FindProjectAgentHandler } from './queries/find-project-agent/find-project-agent.handler';
 import { GetOwnedAgentHandler } from './queries/get-owned-agent/get-owned-agent.handler';
@@ -22,7 +23,6 @@ import { STARTER_PACK } from './templates/role-templates';
     GetOwnedAgentHandler,
     ListAgentsHandler,
     FindProjectAgentHandler,
-    SetAgentStatusHandler,
   ],
   exports: [MemoryModule],
 })
@@ -31,24 +31,20 @@ export class AgentsModule implements OnModuleInit {
     private readonly hooks: ProjectLifecycleHooks,
     private readonly factory: AgentFactory,
     private readonly memory: MemoryService,
+    private readonly domainEvents: DomainEvents,
   ) {}
 
   onModuleInit(): void {
     // The starter pack is part of creating a project: same transaction, all or nothing.
     this.hooks.onCreate(async (tx, project) => {
       const ownerId = project.owner.id;
-      const createdAt = Date.now();
-      STARTER_PACK.forEach(({ name, role }, i) => {
-        const agent = this.factory.build(tx, project.id, ownerId, { name, role });
-        // Distinct timestamps keep the pack's order stable in the created_at-ordered list.
-        agent.createdAt = agent.updatedAt = new Date(createdAt + i);
-        tx.persist(agent);
-      });
-      await tx.flush();
+      // One by one: each row takes the database's clock_timestamp(), so the pack keeps its order.
+      for (const { name, role } of STARTER_PACK) {
+        tx.persist(this.factory.build(tx, project.id, ownerId, { name, role }));
+        await tx.flush();
+      }
     });
     // Agents go with their project by cascade; their memory may live outside PostgreSQL.
-    this.hooks.onDeleted((ownerId, projectId) =>
-      this.memory.forgetProject(ownerId, projectId).then(() => undefined),
-    );
+    for (const handler of forgetMemoryHandlers(this.memory)) this.domainEvents.register(handler);
   }
 }

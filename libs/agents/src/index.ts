@@ -18,4 +18,5 @@ export {
   type RoleTemplate,
   STARTER_PACK,
 } from './templates/role-templates';
-export { SetAgentStatusCommand } from './commands/set-agent-status/set-agent-status.command';
+export { AgentActivityQuery } from './queries/agent-activity/agent-activity.query';
+export { AGENT_DELETED, type AgentDeletedPayload } from './events/agent-events';

@@ -5,6 +5,7 @@ import type { Options } from '@mikro-orm/postgresql';
 import { type AppConfig } from './config/app-config';
 import { ConfigModule } from './config/config.module';
 import { DatabaseModule } from './database/database.module';
+import { DomainEventsModule } from './events/domain-events.module';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { LifecycleState } from './lifecycle/lifecycle-state';
 import { HealthModule } from './observability/health/health.module';
@@ -31,6 +32,7 @@ export class PlatformModule {
         MetricsModule,
         RedisModule,
         DatabaseModule.forRoot(orm),
+        DomainEventsModule,
         HealthModule,
       ],
       providers: [LifecycleState, { provide: APP_FILTER, useClass: ProblemDetailsFilter }],

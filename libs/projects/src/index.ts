@@ -5,8 +5,5 @@ export { CurrentProject, ProjectAccessGuard } from './http/project-access.guard'
 export { ProjectCreatedEvent } from './events/project-created.event';
 export { CreateProjectCommand } from './commands/create-project/create-project.command';
 export { GetOwnedProjectQuery } from './queries/get-owned-project/get-owned-project.query';
-export {
-  type ProjectCreationHook,
-  type ProjectDeletionHook,
-  ProjectLifecycleHooks,
-} from './project-lifecycle-hooks';
+export { type ProjectCreationHook, ProjectLifecycleHooks } from './project-lifecycle-hooks';
+export { PROJECT_DELETED, type ProjectDeletedPayload } from './events/project-deleted.event';

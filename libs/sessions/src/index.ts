@@ -1,12 +1,15 @@
 export { ChatSession } from './entities/chat-session.entity';
-export { Message, MessageRole } from './entities/message.entity';
-export { OutboxEntry } from './entities/outbox-entry.entity';
+export { Message, MessageRole, type ToolCallRecord } from './entities/message.entity';
 export { IdempotencyRecord } from './entities/idempotency-record.entity';
-export { Run, RunMode, RunStatus } from './entities/run.entity';
-export { SessionEvent, type SessionEventType } from './events/session-events';
 export { SessionsModule } from './sessions.module';
 export { SessionsHttpModule } from './http/sessions-http.module';
 export { SessionsWorkerModule } from './jobs/sessions-worker.module';
-export { RunSlots } from './execution/run-slots';
-export { RunDispatchRelay } from './jobs/run-dispatch-relay';
+export { IdempotencyCleanup } from './jobs/idempotency-cleanup';
+export {
+  MessageLog,
+  messageDtoOf,
+  type AppendMessage,
+  type LoggedMessage,
+} from './messages/message-log';
 export { GetOwnedSessionQuery } from './queries/get-owned-session/get-owned-session.query';
+export { sessionLane } from './commands/send-message/send-message.handler';

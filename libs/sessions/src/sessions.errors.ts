@@ -33,19 +33,19 @@ export class IdempotencyKeyReusedError extends DomainError {
   }
 }
 
-export class RunAlreadyFinishedError extends DomainError {
-  readonly code = 'RUN_ALREADY_FINISHED';
+export class RunInProgressError extends DomainError {
+  readonly code = 'RUN_IN_PROGRESS';
   readonly kind = 'conflict' as const;
-  constructor(status: string) {
-    super(`The run already finished (${status})`, { run_status: status });
+  constructor(runId: string, status: string) {
+    super('A run of this conversation is still active (on_busy=reject)', {
+      run_id: runId,
+      run_status: status,
+    });
   }
 }
 
 /** Missing and foreign resources are one answer; both count as an isolation denial. */
-export function notFound(
-  denials: Counter<string>,
-  resource: 'session' | 'run',
-): ResourceNotFoundError {
+export function notFound(denials: Counter<string>, resource: 'session'): ResourceNotFoundError {
   denials.inc({ resource });
-  return new ResourceNotFoundError(resource === 'session' ? 'Session' : 'Run');
+  return new ResourceNotFoundError('Session');
 }

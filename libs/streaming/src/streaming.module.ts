@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { AppendSessionEventsHandler } from './events/append-session-events.handler';
 import { SessionEventLog } from './session-event-log';
+import { SessionStreamHub } from './session-stream-hub';
 import { streamingMetricProviders } from './streaming.metrics';
 
 /** The producer side: session events go to Redis Streams (API and worker processes). */
@@ -9,3 +10,11 @@ import { streamingMetricProviders } from './streaming.metrics';
   exports: [SessionEventLog, ...streamingMetricProviders],
 })
 export class StreamingModule {}
+
+/** The reader side: the process's one shared stream reader for its SSE clients (API only). */
+@Module({
+  imports: [StreamingModule],
+  providers: [SessionStreamHub],
+  exports: [SessionStreamHub, StreamingModule],
+})
+export class StreamReaderModule {}

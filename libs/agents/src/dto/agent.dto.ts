@@ -114,6 +114,33 @@ class AgentFieldsDto {
   @Min(1)
   @Max(20)
   memory_top_k?: number;
+
+  @ApiPropertyOptional({
+    example: 16,
+    minimum: 1,
+    maximum: 100,
+    default: 16,
+    description: 'Model turns a run may take (tool loops included) before it fails',
+  })
+  @ValidateIf(isPresent)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  max_steps?: number;
+
+  @ApiPropertyOptional({
+    example: 600,
+    minimum: 10,
+    maximum: 86400,
+    default: 600,
+    description:
+      'Seconds a run may execute before it fails with RUN_TIMEOUT (time parked excluded)',
+  })
+  @ValidateIf(isPresent)
+  @IsInt()
+  @Min(10)
+  @Max(86_400)
+  max_run_seconds?: number;
 }
 
 export class CreateAgentDto extends AgentFieldsDto {
@@ -165,7 +192,11 @@ export class AgentDto {
   name!: string;
   @ApiProperty({ example: 'coder', enum: ROLE_NAMES })
   role!: string;
-  @ApiProperty({ enum: AgentStatus, example: AgentStatus.Ready, description: 'Read-only' })
+  @ApiProperty({
+    enum: AgentStatus,
+    example: AgentStatus.Ready,
+    description: 'Derived: busy while a run of the agent is executing',
+  })
   status!: AgentStatus;
   @ApiProperty({ example: 'You are a senior software engineer.' })
   system_prompt!: string;
@@ -185,18 +216,22 @@ export class AgentDto {
   memory_enabled!: boolean;
   @ApiProperty({ example: 5 })
   memory_top_k!: number;
+  @ApiProperty({ example: 16 })
+  max_steps!: number;
+  @ApiProperty({ example: 600 })
+  max_run_seconds!: number;
   @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
   created_at!: string;
   @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
   updated_at!: string;
 
-  static from(agent: Agent): AgentDto {
+  static from(agent: Agent, running = 0): AgentDto {
     return {
       id: agent.id,
       project_id: agent.project.id,
       name: agent.name,
       role: agent.role,
-      status: agent.status,
+      status: running > 0 ? AgentStatus.Busy : AgentStatus.Ready,
       system_prompt: agent.systemPrompt,
       model: agent.model,
       temperature: agent.temperature,
@@ -206,6 +241,8 @@ export class AgentDto {
       concurrency_limit: agent.concurrencyLimit,
       memory_enabled: agent.memoryEnabled,
       memory_top_k: agent.memoryTopK,
+      max_steps: agent.maxSteps,
+      max_run_seconds: agent.maxRunSeconds,
       created_at: agent.createdAt.toISOString(),
       updated_at: agent.updatedAt.toISOString(),
     };
@@ -250,5 +287,7 @@ export function toAgentInput(dto: AgentFieldsDto & { name?: string; role?: strin
     concurrencyLimit: dto.concurrency_limit,
     memoryEnabled: dto.memory_enabled,
     memoryTopK: dto.memory_top_k,
+    maxSteps: dto.max_steps,
+    maxRunSeconds: dto.max_run_seconds,
   };
 }

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { type Opt, type Ref } from '@mikro-orm/core';
 import {
   Entity,
-  Enum,
   Index,
   ManyToOne,
   PrimaryKey,
@@ -12,10 +11,10 @@ import {
 import { Project } from '@codelab/projects';
 import { type AgentToolPolicy } from '../policy/tool-policy';
 
+/** Derived from what is running (never stored): busy while a run of the agent executes. */
 export enum AgentStatus {
   Ready = 'ready',
   Busy = 'busy',
-  Error = 'error',
 }
 
 @Entity({ tableName: 'agents' })
@@ -37,9 +36,6 @@ export class Agent {
 
   @Property({ type: 'string', length: 32 })
   role!: string;
-
-  @Enum({ items: () => AgentStatus, nativeEnumName: 'agent_status', default: AgentStatus.Ready })
-  status: Opt<AgentStatus> = AgentStatus.Ready;
 
   @Property({ type: 'text' })
   systemPrompt!: string;
@@ -68,8 +64,16 @@ export class Agent {
   @Property({ type: 'integer' })
   memoryTopK!: number;
 
-  @Property({ type: 'datetime', defaultRaw: 'now()' })
-  createdAt: Opt<Date> = new Date();
+  @Property({ type: 'integer', default: 16 })
+  maxSteps!: number;
+
+  @Property({ type: 'integer', default: 600 })
+  maxRunSeconds!: number;
+
+  // The database's clock, distinct per row even within one transaction (the starter pack keeps
+  // its order).
+  @Property({ type: 'datetime', defaultRaw: 'clock_timestamp()' })
+  createdAt!: Opt<Date>;
 
   @Property({ type: 'datetime', defaultRaw: 'now()', onUpdate: () => new Date() })
   updatedAt: Opt<Date> = new Date();

@@ -32,6 +32,8 @@ import {
   toAgentInput,
   UpdateAgentDto,
 } from '../dto/agent.dto';
+import { type Agent } from '../entities/agent.entity';
+import { AgentActivityQuery } from '../queries/agent-activity/agent-activity.query';
 import { GetOwnedAgentQuery } from '../queries/get-owned-agent/get-owned-agent.query';
 import { ListAgentsQuery } from '../queries/list-agents/list-agents.query';
 import { ROLE_TEMPLATES } from '../templates/role-templates';
@@ -57,7 +59,7 @@ export class AgentsController {
     const result = await this.queries.execute(
       new ListAgentsQuery(project.id, user.id, page.limit, page.cursor),
     );
-    return { items: result.items.map(AgentDto.from), next_cursor: result.nextCursor };
+    return { items: await this.withStatus(result.items), next_cursor: result.nextCursor };
   }
 
   @Post()
@@ -72,9 +74,10 @@ export class AgentsController {
     @Body() body: CreateAgentDto,
   ): Promise<AgentDto> {
     const input = { ...toAgentInput(body), role: body.role ?? 'ask' } as AgentInput;
-    return AgentDto.from(
+    const [agent] = await this.withStatus([
       await this.commands.execute(new CreateAgentCommand(project.id, user.id, input)),
-    );
+    ]);
+    return agent;
   }
 
   @Get(':agentId')
@@ -84,9 +87,10 @@ export class AgentsController {
     @CurrentProject() project: Project,
     @UuidParam('agentId') agentId: string,
   ): Promise<AgentDto> {
-    return AgentDto.from(
+    const [agent] = await this.withStatus([
       await this.queries.execute(new GetOwnedAgentQuery(project.id, agentId, user.id)),
-    );
+    ]);
+    return agent;
   }
 
   @Patch(':agentId')
@@ -101,18 +105,27 @@ export class AgentsController {
     const agent = await this.commands.execute(
       new UpdateAgentCommand(project.id, agentId, user.id, toAgentInput(body)),
     );
-    return AgentDto.from(agent);
+    const [dto] = await this.withStatus([agent]);
+    return dto;
   }
 
   @Delete(':agentId')
   @HttpCode(204)
-  @ApiNoContentResponse({ description: 'Deleted together with its memory' })
+  @ApiNoContentResponse({
+    description: 'Deleted; its memory is forgotten and its active runs cancelled right after',
+  })
   async remove(
     @CurrentUser() user: AuthUser,
     @CurrentProject() project: Project,
     @UuidParam('agentId') agentId: string,
   ): Promise<void> {
     await this.commands.execute(new DeleteAgentCommand(project.id, agentId, user.id));
+  }
+
+  /** Status is derived from what is running (one query for the whole page). */
+  private async withStatus(agents: Agent[]): Promise<AgentDto[]> {
+    const running = await this.queries.execute(new AgentActivityQuery(agents.map((a) => a.id)));
+    return agents.map((a) => AgentDto.from(a, running[a.id] ?? 0));
   }
 }
 

@@ -59,6 +59,20 @@ export const TOOL_REGISTRY: readonly ToolDefinition[] = [
   },
 ];
 
+/**
+ * Test-only tools (see libs/tools/src/testing), known to policies only when the process runs with
+ * TEST_TOOLS=true (the config refuses it in production). Read here at import because the DTO
+ * validators are built from this list at import.
+ */
+const TEST_TOOL_DEFINITIONS: readonly ToolDefinition[] = [
+  { name: 'test_read', access: 'read', takesPath: false, description: 'Test: echo (a read)' },
+  { name: 'test_write', access: 'write', takesPath: false, description: 'Test: one effect' },
+  { name: 'test_park', access: 'none', takesPath: false, description: 'Test: parks the run' },
+  { name: 'test_fail', access: 'read', takesPath: false, description: 'Test: always fails' },
+];
+if (process.env.TEST_TOOLS === 'true')
+  (TOOL_REGISTRY as ToolDefinition[]).push(...TEST_TOOL_DEFINITIONS);
+
 export const TOOL_NAMES: readonly string[] = TOOL_REGISTRY.map((t) => t.name);
 
 const BY_NAME = new Map(TOOL_REGISTRY.map((t) => [t.name, t]));

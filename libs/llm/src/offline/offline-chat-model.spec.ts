@@ -101,6 +101,32 @@ describe('OfflineChatModel', () => {
     expect(reply.content).toContain('Tool read_file returned: hello world');
   });
 
+  it('plays a script of tool turns, one line per turn, several calls on one line at once', async () => {
+    const bound = model.bindTools([readFile]);
+    const script = new HumanMessage(
+      'do it\n/tool read_file {"path":"a"}\n/tool read_file {"path":"b"} && read_file {"path":"c"}',
+    );
+    const first = (await bound.invoke([script])) as AIMessage;
+    expect(first.tool_calls?.map((c) => c.args)).toEqual([{ path: 'a' }]);
+    const afterFirst = [
+      script,
+      first,
+      new ToolMessage({ tool_call_id: first.tool_calls![0].id!, name: 'read_file', content: 'A' }),
+    ];
+    const second = (await bound.invoke(afterFirst)) as AIMessage;
+    expect(second.tool_calls?.map((c) => c.args)).toEqual([{ path: 'b' }, { path: 'c' }]);
+    const final = await bound.invoke([
+      ...afterFirst,
+      second,
+      ...second.tool_calls!.map(
+        (c, i) => new ToolMessage({ tool_call_id: c.id!, name: 'read_file', content: 'BC'[i] }),
+      ),
+    ]);
+    expect((final as AIMessage).tool_calls ?? []).toEqual([]);
+    expect(final.content).toContain('Tool read_file returned: A');
+    expect(final.content).toContain('Tool read_file returned: C');
+  });
+
   it('answers the planner with a valid DAG over the listed agents', async () => {
     const reply = await model.invoke([
       new SystemMessage(

@@ -12,7 +12,7 @@ import type { Runnable } from '@langchain/core/runnables';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import {
   OFFLINE_PREFIX,
-  parseToolDirective,
+  parseToolScript,
   PLANNER_MARKER,
   planFor,
   replyFor,
@@ -95,35 +95,56 @@ export class OfflineChatModel extends BaseChatModel<OfflineCallOptions, AIMessag
     const inputTokens = estimateTokens(messages.map(textOf).join('\n'));
     const signal = options.signal;
 
-    const directive = last?.type === 'human' ? parseToolDirective(textOf(last)) : null;
+    // The user's message is a script of tool-calling turns; play the next one, if any is left.
+    const sinceHuman = lastHuman ? messages.slice(messages.lastIndexOf(lastHuman) + 1) : [];
+    const turnsPlayed = sinceHuman.filter(
+      (m) => m.type === 'ai' && ((m as AIMessageChunk).tool_calls?.length ?? 0) > 0,
+    ).length;
+    const script = parseToolScript(textOf(lastHuman));
+    const turn = script[turnsPlayed];
     const bound = new Set((options.tools ?? []).map((t) => t.function.name));
-    if (directive && bound.has(directive.name)) {
+    if (turn && turn.every((call) => bound.has(call.name))) {
       await this.pause(signal);
-      const id = `call_${stableId(directive.name, JSON.stringify(directive.args), String(messages.length))}`;
-      const args = JSON.stringify(directive.args);
+      const chunks = turn.map((call, index) => {
+        const args = JSON.stringify(call.args);
+        return {
+          name: call.name,
+          args,
+          id: `call_${stableId(call.name, args, String(messages.length), String(index))}`,
+          index,
+          type: 'tool_call_chunk' as const,
+        };
+      });
+      const outputTokens = estimateTokens(chunks.map((c) => c.args).join(''));
       yield new ChatGenerationChunk({
         text: '',
         message: new AIMessageChunk({
           content: '',
-          tool_call_chunks: [{ name: directive.name, args, id, index: 0, type: 'tool_call_chunk' }],
+          tool_call_chunks: chunks,
           usage_metadata: {
             input_tokens: inputTokens,
-            output_tokens: estimateTokens(args),
-            total_tokens: inputTokens + estimateTokens(args),
+            output_tokens: outputTokens,
+            total_tokens: inputTokens + outputTokens,
           },
         }),
       });
       return;
     }
+    const unavailable = turn?.find((call) => !bound.has(call.name));
 
     let reply: string;
     if (system.includes(PLANNER_MARKER)) {
       reply = JSON.stringify(planFor(textOf(lastHuman), system));
+    } else if (unavailable) {
+      reply = `${OFFLINE_PREFIX} The tool "${unavailable.name}" is not available to this agent.`;
     } else if (last?.type === 'tool') {
-      const name = (last as { name?: string }).name ?? 'tool';
-      reply = `${OFFLINE_PREFIX} Tool ${name} returned: ${textOf(last).replace(/\s+/g, ' ').slice(0, 300)}`;
-    } else if (directive) {
-      reply = `${OFFLINE_PREFIX} The tool "${directive.name}" is not available to this agent.`;
+      const results = sinceHuman
+        .filter((m) => m.type === 'tool')
+        .map(
+          (m) =>
+            `Tool ${(m as { name?: string }).name ?? 'tool'} returned: ${textOf(m).replace(/\s+/g, ' ').slice(0, 200)}`,
+        );
+      reply = `${OFFLINE_PREFIX} ${results.join(' | ').slice(0, 800)}`;
     } else {
       reply = replyFor(textOf(lastHuman), system);
     }

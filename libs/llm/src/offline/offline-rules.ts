@@ -3,9 +3,12 @@ import { createHash } from 'node:crypto';
 /**
  * The offline model's documented behaviour, so tests and users can drive it on purpose:
  *
- * 1. Tool directive: a user message with a line `/tool <name> <json args>` makes the model call
- *    that tool, if the tool is bound (`bindTools`); otherwise it says the tool is unavailable.
- * 2. After a tool result (the last message is a tool message) it answers with a summary of it.
+ * 1. Tool directives: each line `/tool <name> <json args>` of the user's message is one model
+ *    turn that calls that tool (a line `/tool a {..} && b {..}` calls several at once), in order:
+ *    the n-th tool-calling turn after the user's message plays the n-th line. A tool that is not
+ *    bound (`bindTools`) is not called; the model says it is unavailable.
+ * 2. When every line has been played (the last message is a tool result) it answers with a
+ *    summary of the results.
  * 3. Planning: when the system prompt contains PLANNER_MARKER it answers with a JSON plan (a
  *    DAG of tasks) over the agents listed after AGENTS_MARKER; see planFor().
  * 4. Otherwise: a deterministic reply derived from the request, quoting the first line of any
@@ -16,27 +19,42 @@ export const PLANNER_MARKER = 'You are the CodeLab orchestrator planner.';
 export const AGENTS_MARKER = 'Available agents:';
 export const MEMORY_MARKER = 'Relevant memory:';
 
-const TOOL_DIRECTIVE = /^\/tool\s+([a-z_][a-z0-9_]*)\s*(\{.*\})?\s*$/im;
-
 export interface ToolDirective {
   name: string;
   args: Record<string, unknown>;
 }
 
 export function parseToolDirective(text: string): ToolDirective | null {
-  const match = TOOL_DIRECTIVE.exec(text);
-  if (!match) return null;
-  let args: Record<string, unknown> = {};
-  if (match[2]) {
-    try {
-      const parsed: unknown = JSON.parse(match[2]);
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
-        args = parsed as Record<string, unknown>;
-    } catch {
-      return null;
+  return parseToolScript(text)[0]?.[0] ?? null;
+}
+
+const CALL = /^\s*([a-z_][a-z0-9_]*)\s*(\{.*\})?\s*$/i;
+
+/** The user's message as a script: one entry per `/tool` line, each with the calls of that turn. */
+export function parseToolScript(text: string): ToolDirective[][] {
+  const turns: ToolDirective[][] = [];
+  for (const line of text.split('\n')) {
+    const body = /^\/tool\s+(.*)$/i.exec(line.trim())?.[1];
+    if (!body) continue;
+    const calls: ToolDirective[] = [];
+    for (const part of body.split(/\s+&&\s+/)) {
+      const match = CALL.exec(part);
+      if (!match) break;
+      let args: Record<string, unknown> = {};
+      if (match[2]) {
+        try {
+          const parsed: unknown = JSON.parse(match[2]);
+          if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) break;
+          args = parsed as Record<string, unknown>;
+        } catch {
+          break;
+        }
+      }
+      calls.push({ name: match[1], args });
     }
+    if (calls.length) turns.push(calls);
   }
-  return { name: match[1], args };
+  return turns;
 }
 
 export function stableId(...parts: string[]): string {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 
 export type AppRole = 'all' | 'api' | 'worker';
 export type NodeEnv = 'development' | 'production' | 'test';
@@ -45,6 +46,9 @@ export interface AppConfig {
   runLeaseTtlMs: number;
   runJobLockMs: number;
   workerLivenessTtlMs: number;
+  idempotencyTtlHours: number;
+  /** Test-only tools (test_read, test_write, test_park, test_fail); never in production. */
+  testTools: { enabled: boolean; dir: string };
   streaming: {
     maxLength: number;
     ttlMs: number;
@@ -118,6 +122,9 @@ export const ENV_DEFAULTS = {
   RUN_LEASE_TTL_MS: '30000',
   RUN_JOB_LOCK_MS: '5000',
   WORKER_LIVENESS_TTL_MS: '2000',
+  IDEMPOTENCY_TTL_HOURS: '24',
+  TEST_TOOLS: 'false',
+  TEST_TOOLS_DIR: '',
   STREAM_MAX_LENGTH: '1000',
   STREAM_TTL_MS: '600000',
   SSE_HEARTBEAT_MS: '15000',
@@ -255,6 +262,11 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     runLeaseTtlMs: r.int('RUN_LEASE_TTL_MS', 1_000, 600_000),
     runJobLockMs: r.int('RUN_JOB_LOCK_MS', 1_000, 600_000),
     workerLivenessTtlMs: r.int('WORKER_LIVENESS_TTL_MS', 500, 60_000),
+    idempotencyTtlHours: r.int('IDEMPOTENCY_TTL_HOURS', 1, 24 * 365),
+    testTools: {
+      enabled: r.bool('TEST_TOOLS'),
+      dir: r.raw('TEST_TOOLS_DIR') || join(tmpdir(), 'codelab-test-tools'),
+    },
     streaming: {
       maxLength: r.int('STREAM_MAX_LENGTH', 1, 1_000_000),
       ttlMs: r.int('STREAM_TTL_MS', 1_000, 7 * 24 * 3_600_000),
@@ -304,6 +316,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     : hasKey
       ? 'openai'
       : 'local';
+  if (config.testTools.enabled && nodeEnv === 'production')
+    r.problems.push('TEST_TOOLS: test-only tools cannot be enabled when NODE_ENV=production');
   config.jwt.secret = resolveJwtSecret(r, nodeEnv, options);
   if (r.problems.length > 0) throw new ConfigValidationError(r.problems);
   return config;

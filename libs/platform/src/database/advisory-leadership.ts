@@ -12,6 +12,7 @@ export class AdvisoryLeadership {
   private readonly log: ThrottledLog;
   private client?: Client;
   private leader = false;
+  private readonly listeners = new Map<string, () => void>();
 
   constructor(
     private readonly databaseUrl: string,
@@ -47,6 +48,14 @@ export class AdvisoryLeadership {
     }
   }
 
+  /**
+   * Calls `onNotify` when a NOTIFY arrives on `channel` (on this process's leadership connection,
+   * leader or not; the caller decides what to do). Takes effect from the next (re)connection.
+   */
+  listen(channel: string, onNotify: () => void): void {
+    this.listeners.set(channel, onNotify);
+  }
+
   /** Steps down (closing the connection frees the lock). */
   async release(): Promise<void> {
     const client = this.client;
@@ -67,11 +76,15 @@ export class AdvisoryLeadership {
     client.on('error', (error) =>
       this.log.warn('connection', `${this.name} leader connection: ${error.message}`),
     );
+    client.on('notification', (message) => this.listeners.get(message.channel)?.());
     this.client = client;
     try {
       await client.connect();
+      for (const channel of this.listeners.keys())
+        await client.query(`listen ${client.escapeIdentifier(channel)}`);
     } catch (error) {
       this.client = undefined;
+      await client.end().catch(() => undefined);
       throw error;
     }
     return client;

@@ -24,7 +24,7 @@ export class Project {
   description: string | null = null;
 
   @Property({ type: 'datetime', defaultRaw: 'now()' })
-  createdAt: Opt<Date> = new Date();
+  createdAt!: Opt<Date>;
 
   @Property({ type: 'datetime', defaultRaw: 'now()', onUpdate: () => new Date() })
   updatedAt: Opt<Date> = new Date();

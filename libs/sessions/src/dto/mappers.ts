@@ -1,8 +1,5 @@
-import { type Message } from '../entities/message.entity';
-import { type Run } from '../entities/run.entity';
-import { type MessageDto, type RunDto } from './session.dto';
-
-const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
+import { type Message, type ToolCallRecord } from '../entities/message.entity';
+import { type MessageDto } from './session.dto';
 
 export function toMessageDto(m: Message): MessageDto {
   return {
@@ -14,28 +11,10 @@ export function toMessageDto(m: Message): MessageDto {
     agent_id: m.agentId,
     agent_name: m.agentName,
     run_id: m.runId,
+    tool_calls: m.toolCalls,
+    tool_call_id: m.toolCallId,
     metadata: m.metadata,
-    created_at: m.createdAt.toISOString(),
-  };
-}
-
-export function toRunDto(r: Run): RunDto {
-  return {
-    id: r.id,
-    session_id: r.session.id,
-    agent_id: r.agentId,
-    agent_name: r.agentName,
-    parent_run_id: r.parentRunId,
-    mode: r.mode,
-    status: r.status,
-    input_message_id: r.inputMessageId,
-    output_message_id: r.outputMessageId,
-    usage: r.usage,
-    error: r.error,
-    warnings: r.steps.warnings ?? [],
-    created_at: r.createdAt.toISOString(),
-    started_at: iso(r.startedAt),
-    finished_at: iso(r.finishedAt),
+    created_at: new Date(m.createdAt).toISOString(),
   };
 }
 
@@ -49,9 +28,14 @@ export interface MessageRow {
   agent_id: string | null;
   agent_name: string | null;
   run_id: string | null;
+  tool_calls: ToolCallRecord[] | string | null;
+  tool_call_id: string | null;
   metadata: Record<string, unknown> | string;
   created_at: Date | string;
 }
+
+const json = <T>(value: T | string): T =>
+  typeof value === 'string' ? (JSON.parse(value) as T) : value;
 
 export function messageRowToDto(r: MessageRow): MessageDto {
   return {
@@ -63,10 +47,9 @@ export function messageRowToDto(r: MessageRow): MessageDto {
     agent_id: r.agent_id,
     agent_name: r.agent_name,
     run_id: r.run_id,
-    metadata:
-      typeof r.metadata === 'string'
-        ? (JSON.parse(r.metadata) as Record<string, unknown>)
-        : r.metadata,
+    tool_calls: r.tool_calls === null ? null : json(r.tool_calls),
+    tool_call_id: r.tool_call_id,
+    metadata: json(r.metadata),
     created_at: new Date(r.created_at).toISOString(),
   };
 }

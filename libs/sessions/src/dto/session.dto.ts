@@ -9,16 +9,11 @@ import {
   Min,
   MinLength,
   ValidateIf,
+  IsIn,
 } from 'class-validator';
 import { type ChatSession } from '../entities/chat-session.entity';
 import { MessageRole } from '../entities/message.entity';
-import {
-  RunMode,
-  RunStatus,
-  type RunError,
-  type RunUsage,
-  type RunWarning,
-} from '../entities/run.entity';
+import { RunDto } from '@codelab/runs';
 import { isPresent, trimString } from '@codelab/platform';
 
 export class CreateSessionDto {
@@ -114,6 +109,16 @@ export class SendMessageDto {
   @MinLength(1)
   @MaxLength(100)
   target_agent?: string;
+
+  @ApiPropertyOptional({
+    enum: ['enqueue', 'reject', 'interrupt'],
+    default: 'enqueue',
+    description:
+      'When a run of this conversation is still active: `enqueue` (wait your turn), `reject` (409 RUN_IN_PROGRESS), `interrupt` (cancel the active run, then start)',
+  })
+  @ValidateIf(isPresent)
+  @IsIn(['enqueue', 'reject', 'interrupt'])
+  on_busy?: 'enqueue' | 'reject' | 'interrupt';
 }
 
 export class MessageQueryDto {
@@ -163,6 +168,22 @@ export class MessageDto {
   agent_name!: string | null;
   @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null })
   run_id!: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: 'array',
+    items: { type: 'object' },
+    example: null,
+    description:
+      'An assistant turn that calls tools: [{id, name, args}]; its results follow as role "tool" messages',
+  })
+  tool_calls!: { id: string; name: string; args: Record<string, unknown> }[] | null;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: null,
+    description: 'A tool result: the call it answers',
+  })
+  tool_call_id!: string | null;
   @ApiProperty({ type: Object, example: {} })
   metadata!: Record<string, unknown>;
   @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
@@ -177,64 +198,6 @@ export class MessagePageDto {
     description: 'More messages exist beyond this page in the direction asked',
   })
   has_more!: boolean;
-}
-
-export class RunWarningDto {
-  @ApiProperty({ example: 'MEMORY_UNAVAILABLE' })
-  code!: string;
-  @ApiProperty({
-    example: 'Memory recall failed (embeddings endpoint); the run answered without memory',
-  })
-  message!: string;
-}
-
-export class RunDto {
-  @ApiProperty({ format: 'uuid', example: '3c1e0d6a-9a0b-4c3e-8f2d-1b7e6a5c4d30' })
-  id!: string;
-  @ApiProperty({ format: 'uuid', example: '6a0f3f0e-2b9a-4c8f-9d77-1f4b4c2d9e10' })
-  session_id!: string;
-  @ApiProperty({ format: 'uuid', example: '5d3c8f0a-0d6e-4f3a-9c55-0b1f5f7e2a10' })
-  agent_id!: string;
-  @ApiProperty({ example: 'CodeAssistant' })
-  agent_name!: string;
-  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null })
-  parent_run_id!: string | null;
-  @ApiProperty({ enum: RunMode, example: RunMode.Direct })
-  mode!: RunMode;
-  @ApiProperty({ enum: RunStatus, example: RunStatus.Queued })
-  status!: RunStatus;
-  @ApiProperty({ format: 'uuid', example: '0d6a3c1e-9a0b-4c3e-8f2d-1b7e6a5c4d30' })
-  input_message_id!: string;
-  @ApiProperty({ format: 'uuid', nullable: true, type: String, example: null })
-  output_message_id!: string | null;
-  @ApiProperty({ nullable: true, type: Object, example: { input_tokens: 120, output_tokens: 42 } })
-  usage!: RunUsage | null;
-  @ApiProperty({
-    nullable: true,
-    type: Object,
-    example: null,
-    description: '{code, message} when failed',
-  })
-  error!: RunError | null;
-  @ApiProperty({
-    type: [RunWarningDto],
-    description:
-      'What the run did without, e.g. MEMORY_UNAVAILABLE when memory recall or storage failed and the run answered without it',
-  })
-  warnings!: RunWarning[];
-  @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
-  created_at!: string;
-  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null })
-  started_at!: string | null;
-  @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null })
-  finished_at!: string | null;
-}
-
-export class RunPageDto {
-  @ApiProperty({ type: [RunDto] })
-  items!: RunDto[];
-  @ApiProperty({ nullable: true, type: String, example: null })
-  next_cursor!: string | null;
 }
 
 export class SendMessageResponseDto {

@@ -32,7 +32,7 @@ export class ChatSession {
   lastSeq: Opt<number> = 0;
 
   @Property({ type: 'datetime', defaultRaw: 'now()' })
-  createdAt: Opt<Date> = new Date();
+  createdAt!: Opt<Date>;
 
   @Property({ type: 'datetime', defaultRaw: 'now()', onUpdate: () => new Date() })
   updatedAt: Opt<Date> = new Date();

@@ -18,6 +18,10 @@ export class IdempotencyRecord {
   @Property({ type: 'text', nullable: true })
   response: string | null = null;
 
-  @Property({ type: 'datetime', defaultRaw: 'now()', index: true })
-  createdAt: Opt<Date> = new Date();
+  @Property({ type: 'datetime', defaultRaw: 'now()' })
+  createdAt!: Opt<Date>;
+
+  /** Past it the key is free again (IDEMPOTENCY_TTL_HOURS); a cleanup job deletes such rows. */
+  @Property({ type: 'datetime', index: true })
+  expiresAt!: Date;
 }

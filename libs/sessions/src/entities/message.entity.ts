@@ -18,13 +18,19 @@ export enum MessageRole {
   System = 'system',
 }
 
+export interface ToolCallRecord {
+  id: string;
+  name: string;
+  args: Record<string, unknown>;
+}
+
 /** Append-only: messages are inserted once and never updated or re-inserted. */
 @Entity({ tableName: 'messages' })
 @Unique({ properties: ['session', 'seq'] })
-// A run has at most one reply: re-delivered jobs cannot write a second one.
+// One message per step of a run: a re-delivered run cannot append a step's message twice.
 @Index({
-  name: 'messages_one_reply_per_run',
-  expression: `create unique index "messages_one_reply_per_run" on "messages" ("run_id") where "role" = 'assistant'`,
+  name: 'messages_run_step_unique',
+  expression: `create unique index "messages_run_step_unique" on "messages" ("run_id", "step_seq") where "step_seq" is not null`,
 })
 export class Message {
   @PrimaryKey({ type: 'uuid' })
@@ -53,9 +59,21 @@ export class Message {
   @Property({ type: 'uuid', nullable: true })
   runId: string | null = null;
 
+  /** The run's journal step that produced it (assistant turns, tool results). */
+  @Property({ type: 'integer', nullable: true })
+  stepSeq: number | null = null;
+
+  /** An assistant turn that calls tools: [{id, name, args}]. */
+  @Property({ type: 'json', nullable: true })
+  toolCalls: ToolCallRecord[] | null = null;
+
+  /** A tool result: the call it answers. */
+  @Property({ type: 'string', length: 200, nullable: true })
+  toolCallId: string | null = null;
+
   @Property({ type: 'json' })
   metadata: Opt<Record<string, unknown>> = {};
 
   @Property({ type: 'datetime', defaultRaw: 'now()' })
-  createdAt: Opt<Date> = new Date();
+  createdAt!: Opt<Date>;
 }

@@ -28,18 +28,26 @@ import {
 } from '@codelab/platform';
 import { type AuthUser, CurrentUser } from '@codelab/auth';
 import { CurrentProject, type Project, ProjectAccessGuard } from '@codelab/projects';
+import {
+  CancelRunCommand,
+  GetRunQuery,
+  ListRunsQuery,
+  ListRunStepsQuery,
+  RunDto,
+  RunPageDto,
+  RunStepPageDto,
+  StepPageQueryDto,
+  toRunDto,
+  toRunStepDto,
+} from '@codelab/runs';
 import { ArchiveSessionCommand } from '../commands/archive-session/archive-session.command';
-import { CancelRunCommand } from '../commands/cancel-run/cancel-run.command';
 import { CreateSessionCommand } from '../commands/create-session/create-session.command';
 import { SendMessageCommand } from '../commands/send-message/send-message.command';
 import { UpdateSessionCommand } from '../commands/update-session/update-session.command';
-import { toRunDto } from '../dto/mappers';
 import {
   CreateSessionDto,
   MessagePageDto,
   MessageQueryDto,
-  RunDto,
-  RunPageDto,
   SendMessageDto,
   SendMessageResponseDto,
   SessionDto,
@@ -47,9 +55,7 @@ import {
   UpdateSessionDto,
 } from '../dto/session.dto';
 import { GetOwnedSessionQuery } from '../queries/get-owned-session/get-owned-session.query';
-import { GetRunQuery } from '../queries/get-run/get-run.query';
 import { ListMessagesQuery } from '../queries/list-messages/list-messages.query';
-import { ListRunsQuery } from '../queries/list-runs/list-runs.query';
 import { ListSessionsQuery } from '../queries/list-sessions/list-sessions.query';
 
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,255}$/;
@@ -159,7 +165,11 @@ export class SessionsController {
     required: false,
     description: 'Same key + same body: same answer, nothing new created',
   })
-  @ApiAcceptedResponse({ type: SendMessageResponseDto, description: 'Stored; the run is queued' })
+  @ApiAcceptedResponse({
+    type: SendMessageResponseDto,
+    description:
+      'Stored; the run is queued in the conversation lane and starts when the runs before it have finished (see on_busy)',
+  })
   @ApiProblemResponses(409, 413, 422)
   async send(
     @CurrentUser() user: AuthUser,
@@ -181,6 +191,7 @@ export class SessionsController {
         body.content,
         body.target_agent,
         idempotencyKey,
+        body.on_busy,
       ),
     );
   }
@@ -212,11 +223,32 @@ export class SessionsController {
     return toRunDto(await this.queries.execute(new GetRunQuery(sessionId, runId, user.id)));
   }
 
+  @Get(':sessionId/runs/:runId/steps')
+  @ApiOkResponse({
+    type: RunStepPageDto,
+    description:
+      "The run's journal as its trace: each model turn and tool call with status, timings, token usage and bounded result",
+  })
+  async steps(
+    @CurrentUser() user: AuthUser,
+    @CurrentProject() project: Project,
+    @UuidParam('sessionId') sessionId: string,
+    @UuidParam('runId') runId: string,
+    @Query() page: StepPageQueryDto,
+  ): Promise<RunStepPageDto> {
+    await this.queries.execute(new GetOwnedSessionQuery(project.id, sessionId, user.id));
+    const result = await this.queries.execute(
+      new ListRunStepsQuery(sessionId, runId, user.id, page.limit, page.after ?? 0),
+    );
+    return { items: result.items.map(toRunStepDto), next_after: result.nextAfter };
+  }
+
   @Post(':sessionId/runs/:runId/cancel')
   @HttpCode(202)
   @ApiAcceptedResponse({
     type: RunDto,
-    description: 'Queued runs are cancelled at once; running ones stop within about a second',
+    description:
+      'Queued and parked runs are cancelled at once; running ones stop within about a second',
   })
   @ApiProblemResponses(409)
   async cancel(

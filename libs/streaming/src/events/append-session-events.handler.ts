@@ -3,7 +3,7 @@ import { EventsHandler, type IEventHandler } from '@nestjs/cqrs';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
 import { ThrottledLog } from '@codelab/platform';
-import { SessionEvent } from '@codelab/sessions';
+import { SessionEvent } from './session-event';
 import { SessionEventLog } from '../session-event-log';
 import { STREAM_EVENTS_APPENDED } from '../streaming.metrics';
 

@@ -9,6 +9,8 @@ export class SendMessageCommand extends Command<SendMessageResponseDto> {
     readonly content: string,
     readonly targetAgent: string | undefined,
     readonly idempotencyKey: string | undefined,
+    /** What to do while a run of the conversation is active (default: enqueue). */
+    readonly onBusy: 'enqueue' | 'reject' | 'interrupt' = 'enqueue',
   ) {
     super();
   }

@@ -1,33 +1,56 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject } from '@nestjs/common';
 import { CommandHandler, EventBus, type ICommandHandler, QueryBus } from '@nestjs/cqrs';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
-import { ISOLATION_DENIALS } from '@codelab/platform';
+import { APP_CONFIG, type AppConfig, ISOLATION_DENIALS } from '@codelab/platform';
 import { type Agent, FindProjectAgentQuery } from '@codelab/agents';
-import { toMessageDto, toRunDto } from '../../dto/mappers';
+import {
+  type Dispatch,
+  PARKED_RUN_STATUSES,
+  Run,
+  RunCancellation,
+  RunKind,
+  RunLanes,
+  RunLifecycle,
+  RunMode,
+  RunStatus,
+  toRunDto,
+  type Transitioned,
+} from '@codelab/runs';
+import { SessionEvent } from '@codelab/streaming';
+import { toMessageDto } from '../../dto/mappers';
 import { type SendMessageResponseDto } from '../../dto/session.dto';
 import { ChatSession } from '../../entities/chat-session.entity';
 import { Message, MessageRole } from '../../entities/message.entity';
-import { OutboxEntry } from '../../entities/outbox-entry.entity';
-import { Run, RunMode } from '../../entities/run.entity';
-import { SessionEvent } from '../../events/session-events';
-import { RunQueue } from '../../execution/run-queue';
+import { MessageLog } from '../../messages/message-log';
 import { MESSAGES_ACCEPTED } from '../../sessions.metrics';
 import {
   IdempotencyKeyReusedError,
   NoAgentError,
   notFound,
+  RunInProgressError,
   SessionArchivedError,
   UnknownTargetAgentError,
 } from '../../sessions.errors';
 import { SendMessageCommand } from './send-message.command';
 
+export const sessionLane = (sessionId: string) => `session:${sessionId}`;
+
+interface Accepted {
+  response: SendMessageResponseDto;
+  dispatched: Dispatch[];
+  transitions: Transitioned[];
+  interrupting: string[];
+}
+
 /**
  * What happens when a message is sent: in ONE transaction the user message (next seq), a queued
- * run and an outbox row are written (plus the idempotency record); after commit the job is
- * enqueued and the outbox row removed. If Redis is down the 202 still goes out: the outbox row
- * stays and the relay enqueues the run later, so an accepted message is never lost.
+ * run in the session's lane (dispatched at once when it is the lane's head, else when its turn
+ * comes) and the idempotency record are written, and with on_busy=interrupt the lane's active
+ * runs are cancelled; after commit the job is enqueued. If Redis is down the 202 still goes out:
+ * the outbox row stays and the relay enqueues the run later, so an accepted message is never lost.
  */
 @CommandHandler(SendMessageCommand)
 export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
@@ -35,28 +58,50 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
     private readonly em: EntityManager,
     private readonly queries: QueryBus,
     private readonly events: EventBus,
-    private readonly queue: RunQueue,
+    private readonly messages: MessageLog,
+    private readonly lanes: RunLanes,
+    private readonly lifecycle: RunLifecycle,
+    private readonly cancellation: RunCancellation,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectMetric(ISOLATION_DENIALS) private readonly denials: Counter<string>,
     @InjectMetric(MESSAGES_ACCEPTED) private readonly accepted: Counter<string>,
   ) {}
 
   async execute(command: SendMessageCommand): Promise<SendMessageResponseDto> {
     const { projectId, sessionId, ownerId, content, targetAgent, idempotencyKey } = command;
+    const onBusy = command.onBusy ?? 'enqueue';
     const requestHash = createHash('sha256')
-      .update(JSON.stringify(['send-message', projectId, sessionId, content, targetAgent ?? null]))
+      .update(
+        JSON.stringify([
+          'send-message',
+          projectId,
+          sessionId,
+          content,
+          targetAgent ?? null,
+          onBusy,
+        ]),
+      )
       .digest('hex');
 
-    const outcome = await this.em.transactional(async (tx) => {
+    const outcome = await this.em.fork().transactional(async (tx) => {
       const conn = tx.getConnection();
+      const ctx = tx.getTransactionContext();
       if (idempotencyKey) {
         // A concurrent request with the same key blocks on this insert until the first commits,
-        // then finds its stored answer.
+        // then finds its stored answer. Expired records count as absent.
+        await conn.execute(
+          `delete from idempotency_records where owner_id = ? and key = ? and expires_at < now()`,
+          [ownerId, idempotencyKey],
+          'run',
+          ctx,
+        );
         const claimed = await conn.execute<{ key: string }[]>(
-          `insert into idempotency_records (owner_id, key, request_hash, created_at) values (?, ?, ?, now())
+          `insert into idempotency_records (owner_id, key, request_hash, created_at, expires_at)
+           values (?, ?, ?, now(), now() + make_interval(hours => ?))
            on conflict do nothing returning key`,
-          [ownerId, idempotencyKey, requestHash],
+          [ownerId, idempotencyKey, requestHash, this.config.idempotencyTtlHours],
           'all',
-          tx.getTransactionContext(),
+          ctx,
         );
         if (claimed.length === 0) {
           const [previous] = await conn.execute<
@@ -65,7 +110,7 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
             'select request_hash, response from idempotency_records where owner_id = ? and key = ?',
             [ownerId, idempotencyKey],
             'all',
-            tx.getTransactionContext(),
+            ctx,
           );
           if (!previous || previous.request_hash !== requestHash || !previous.response)
             throw new IdempotencyKeyReusedError();
@@ -86,34 +131,64 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
         session.currentAgentId,
       );
 
-      // Bumping the counter row serialises inserts per session and rolls back with the
-      // transaction, so seqs are gap-free.
-      const [{ last_seq: seq }] = await conn.execute<{ last_seq: number }[]>(
-        'update chat_sessions set last_seq = last_seq + 1, updated_at = now() where id = ? returning last_seq',
-        [session.id],
-        'all',
-        tx.getTransactionContext(),
-      );
-      const message = tx.create(Message, {
-        session,
-        seq,
+      // Lock order on every path: lane, then runs, then the session's seq counter.
+      const lane = sessionLane(session.id);
+      await this.lanes.lock(tx, lane);
+      const active = await this.lanes.active(tx, lane);
+      if (onBusy === 'reject' && active.length > 0)
+        throw new RunInProgressError(active[0].id, active[0].status);
+
+      const transitions: Transitioned[] = [];
+      const interrupting: string[] = [];
+      if (onBusy === 'interrupt') {
+        // Newest first, so cancelling never hands the lane to a run about to be cancelled too.
+        for (const other of [...active].reverse()) {
+          if (other.status === RunStatus.Running) {
+            await conn.execute(
+              `update runs set cancel_requested_at = coalesce(cancel_requested_at, now()) where id = ?`,
+              [other.id],
+              'run',
+              ctx,
+            );
+            interrupting.push(other.id);
+            continue;
+          }
+          const moved = await this.lifecycle.transition(tx, other.id, RunStatus.Cancelled, {
+            from: [RunStatus.Queued, ...PARKED_RUN_STATUSES],
+            reason: 'interrupted',
+          });
+          if (moved) transitions.push(moved);
+        }
+      }
+
+      const runId = randomUUID();
+      const input = await this.messages.append(tx, {
+        sessionId: session.id,
         role: MessageRole.User,
         content,
         agentId: agent.id,
         agentName: agent.name,
+        runId,
       });
       const run = tx.create(Run, {
-        session,
+        id: runId,
+        sessionId: session.id,
         projectId,
         ownerId,
         agentId: agent.id,
         agentName: agent.name,
+        kind: RunKind.Agent,
         mode: RunMode.Direct,
-        inputMessageId: message.id,
+        lane,
+        laneSeq: String(input.seq),
+        inputMessageId: input.id,
       });
-      message.runId = run.id;
-      tx.create(OutboxEntry, { runId: run.id });
       await tx.flush();
+      const dispatched = transitions.flatMap((t) => t.dispatched);
+      const admitted = await this.lanes.admit(tx, run.id, lane);
+      if (admitted) dispatched.push(admitted);
+      await tx.refresh(run);
+      const message = await tx.findOneOrFail(Message, { id: input.id });
 
       const response: SendMessageResponseDto = {
         message: toMessageDto(message),
@@ -124,25 +199,35 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
           'update idempotency_records set response = ? where owner_id = ? and key = ?',
           [JSON.stringify(response), ownerId, idempotencyKey],
           'run',
-          tx.getTransactionContext(),
+          ctx,
         );
       }
-      return { replay: false as const, response };
+      return {
+        replay: false as const,
+        accepted: { response, dispatched, transitions, interrupting },
+      };
     });
 
     if (outcome.replay) return outcome.response;
+    return this.afterCommit(sessionId, onBusy, outcome.accepted);
+  }
 
-    const { message, run } = outcome.response;
-    this.accepted.inc();
+  private async afterCommit(
+    sessionId: string,
+    onBusy: string,
+    { response, dispatched, transitions, interrupting }: Accepted,
+  ): Promise<SendMessageResponseDto> {
+    const { message, run } = response;
+    this.accepted.inc({ on_busy: onBusy });
+    for (const t of transitions) this.lifecycle.announce(t.run);
+    for (const runId of interrupting) await this.cancellation.requestCancel(runId);
     // Both facts are committed; announce them before a worker can announce run_started.
     this.events.publish(
       new SessionEvent('message_received', sessionId, run.id, run.agent_id, { message }),
     );
     this.events.publish(new SessionEvent('run_queued', sessionId, run.id, run.agent_id, { run }));
-    if (await this.queue.enqueue(run.id)) {
-      await this.em.nativeDelete(OutboxEntry, { runId: run.id });
-    }
-    return outcome.response;
+    for (const d of dispatched) await this.lifecycle.enqueue(d);
+    return response;
   }
 
   private async resolveAgent(

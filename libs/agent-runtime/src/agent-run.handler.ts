@@ -1,0 +1,632 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import {
+  AIMessage,
+  type AIMessageChunk,
+  type BaseMessage,
+  ToolMessage,
+} from '@langchain/core/messages';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter, Histogram } from 'prom-client';
+import { crashPoint, ResourceNotFoundError, ThrottledLog } from '@codelab/platform';
+import { type Agent, decideToolCall, findTool, GetOwnedAgentQuery } from '@codelab/agents';
+import { ChatModelFactory, LlmError, ModelCaller } from '@codelab/llm';
+import { MemoryService, MemoryUnavailableError } from '@codelab/memory';
+import {
+  type Preparation,
+  type Run,
+  type RunContext,
+  type RunHandler,
+  RunKind,
+  type RunOutcome,
+  type RunStep,
+  type RunUsage,
+  type RunWarning,
+  StepEffect,
+  StepKind,
+  StepStatus,
+  FINISHED_STEP_STATUSES,
+} from '@codelab/runs';
+import {
+  GetOwnedSessionQuery,
+  type LoggedMessage,
+  messageDtoOf,
+  MessageLog,
+  MessageRole,
+  type ToolCallRecord,
+} from '@codelab/sessions';
+import { type Tool, type ToolResult, ToolRegistry } from '@codelab/tools';
+import { AGENT_STEP_TIME, MEMORY_UNAVAILABLE } from './agent-runtime.metrics';
+import { PromptBuilder } from './prompt-builder';
+import { TokenBatcher } from './token-batcher';
+
+// A warning per failing memory component, then one reminder per interval: "once per cause".
+const MEMORY_WARNING_INTERVAL_MS = 10 * 60_000;
+const MAX_TOOL_MESSAGE_CHARS = 16_000;
+
+const textOf = (message: AIMessageChunk) =>
+  typeof message.content === 'string'
+    ? message.content
+    : message.content
+        .map((p) => ('text' in p && typeof p.text === 'string' ? p.text : ''))
+        .join('');
+
+const effectOf = (name: string, tool: Tool | undefined): StepEffect => {
+  if (tool) return tool.effect;
+  const access = findTool(name)?.access;
+  return access === 'write'
+    ? StepEffect.Write
+    : access === 'execute'
+      ? StepEffect.Exec
+      : access === 'read'
+        ? StepEffect.Read
+        : StepEffect.None;
+};
+
+/**
+ * The agent's conversation turn as a durable loop over the run's journal: model turn -> tool
+ * calls -> model turn ... until the model answers without tool calls. Every step is journalled
+ * before and after it runs, and the message it produced commits with its outcome, so a
+ * re-delivered run continues where it stopped: finished steps never run again, a read step left
+ * started is run again, a write or command left started is marked unknown_outcome and the model
+ * is told so, never re-applied. Reads of one turn run in parallel, writes and commands one at a
+ * time, in order.
+ */
+@Injectable()
+export class AgentRunHandler implements RunHandler {
+  readonly kind = RunKind.Agent;
+  private readonly logger = new Logger(AgentRunHandler.name);
+  private readonly memoryWarnings = new ThrottledLog(this.logger, MEMORY_WARNING_INTERVAL_MS);
+
+  constructor(
+    private readonly queries: QueryBus,
+    private readonly messages: MessageLog,
+    private readonly prompts: PromptBuilder,
+    private readonly models: ChatModelFactory,
+    private readonly caller: ModelCaller,
+    private readonly memory: MemoryService,
+    private readonly tools: ToolRegistry,
+    @InjectMetric(MEMORY_UNAVAILABLE) private readonly memoryUnavailable: Counter<string>,
+    @InjectMetric(AGENT_STEP_TIME) private readonly stepTime: Histogram<string>,
+  ) {}
+
+  /** Ownership is re-checked from PostgreSQL: the session and the agent, by the run's owner. */
+  async prepare(run: Run): Promise<Preparation> {
+    try {
+      await this.queries.execute(
+        new GetOwnedSessionQuery(run.projectId, run.sessionId, run.ownerId),
+      );
+    } catch (error) {
+      if (error instanceof ResourceNotFoundError)
+        return {
+          kind: 'fail',
+          error: { code: 'SESSION_NOT_FOUND', message: 'The session no longer exists' },
+        };
+      throw error;
+    }
+    const agent = await this.agentOf(run);
+    if (!agent)
+      return { kind: 'fail', error: { code: 'AGENT_NOT_FOUND', message: 'The agent was deleted' } };
+    return {
+      kind: 'ready',
+      agentId: agent.id,
+      agentLimit: agent.concurrencyLimit,
+      maxRunSeconds: agent.maxRunSeconds,
+    };
+  }
+
+  async execute(ctx: RunContext): Promise<RunOutcome> {
+    const { run, journal } = ctx;
+    const agent = await this.agentOf(run);
+    if (!agent)
+      return {
+        kind: 'failed',
+        error: { code: 'AGENT_NOT_FOUND', message: 'The agent was deleted' },
+      };
+    const input = run.inputMessageId
+      ? await this.messages.get(run.sessionId, run.inputMessageId)
+      : null;
+    if (!input)
+      return {
+        kind: 'failed',
+        error: { code: 'INPUT_NOT_FOUND', message: 'The message to answer is gone' },
+      };
+
+    const prompt = await this.prompts.build(agent, run.sessionId, input);
+    const warnings: RunWarning[] = [];
+    if (prompt.memoryUnavailable)
+      warnings.push(this.memoryDegraded('recall', run, prompt.memoryUnavailable));
+    const tools = this.tools.available(agent.tools);
+
+    for (;;) {
+      const steps = await journal.list();
+      const turns = steps.filter((s) => s.kind === StepKind.Llm);
+      const last = turns.at(-1);
+      if (!last || last.status === StepStatus.Started) {
+        const seq = last?.seq ?? 1;
+        if (!last && turns.length >= agent.maxSteps) return this.tooManySteps(agent);
+        const outcome = await this.modelTurn(ctx, agent, prompt, tools, seq, warnings);
+        if (outcome) return outcome;
+        continue;
+      }
+      if (last.status === StepStatus.Failed)
+        return {
+          kind: 'failed',
+          error: last.error ?? { code: 'LLM_FAILED', message: 'The model call failed' },
+          deadLetter: true,
+        };
+
+      const calls = (last.result?.tool_calls as ToolCallRecord[] | undefined) ?? [];
+      if (calls.length === 0) return this.finish(ctx, agent, input, last, turns, warnings);
+
+      const parked = await this.toolCalls(ctx, agent, tools, last.seq, calls, steps);
+      if (parked) return parked;
+      // Every call of that turn has its result: the next model turn follows them.
+      if (turns.length >= agent.maxSteps) return this.tooManySteps(agent);
+      const outcome = await this.modelTurn(
+        ctx,
+        agent,
+        prompt,
+        tools,
+        last.seq + calls.length + 1,
+        warnings,
+      );
+      if (outcome) return outcome;
+    }
+  }
+
+  /** One model call, journalled; its assistant message commits with the step's outcome. */
+  private async modelTurn(
+    ctx: RunContext,
+    agent: Agent,
+    prompt: Awaited<ReturnType<PromptBuilder['build']>>,
+    tools: Tool[],
+    seq: number,
+    warnings: RunWarning[],
+  ): Promise<RunOutcome | null> {
+    const { run, journal } = ctx;
+    await journal.start({ seq, kind: StepKind.Llm, name: agent.model });
+    crashPoint('agent:llm-started');
+    const started = Date.now();
+    const ownTurns = await this.messages.ofRun(run.id);
+    const messages: BaseMessage[] = [...prompt.messages, ...ownTurns.map(toLangChain)];
+    const { model, target } = this.models.forAgent({
+      model: agent.model,
+      temperature: agent.temperature,
+    });
+    const bound = tools.length
+      ? model.bindTools(
+          tools.map((t) => ({
+            type: 'function' as const,
+            function: { name: t.name, description: t.description, parameters: t.parameters },
+          })),
+        )
+      : model;
+    const tokens = new TokenBatcher((text) => ctx.publish('token', { text, step: seq }));
+    let result: Awaited<ReturnType<ModelCaller['call']>>;
+    try {
+      result = await this.caller.call(bound, messages, target, {
+        signal: ctx.signal,
+        onToken: (text) => tokens.push(text),
+      });
+    } catch (error) {
+      tokens.flush();
+      if (!(error instanceof LlmError) || ctx.signal.aborted) throw error;
+      await journal.finish(seq, {
+        status: StepStatus.Failed,
+        error: { code: error.code, message: error.message },
+      });
+      return {
+        kind: 'failed',
+        error: { code: error.code, message: error.message },
+        deadLetter: true,
+      };
+    } finally {
+      tokens.flush();
+    }
+    const toolCalls: ToolCallRecord[] = (result.message.tool_calls ?? []).map((c, i) => ({
+      id: c.id ?? `call_${run.id.slice(0, 8)}_${seq}_${i}`,
+      name: c.name,
+      args: c.args ?? {},
+    }));
+    const usage = result.message.usage_metadata
+      ? {
+          input_tokens: result.message.usage_metadata.input_tokens,
+          output_tokens: result.message.usage_metadata.output_tokens,
+        }
+      : null;
+    const message = await journal.fenced(async (tx) => {
+      const appended = await this.messages.append(tx, {
+        sessionId: run.sessionId,
+        role: MessageRole.Assistant,
+        content: textOf(result.message),
+        agentId: agent.id,
+        agentName: agent.name,
+        runId: run.id,
+        stepSeq: seq,
+        toolCalls: toolCalls.length ? toolCalls : null,
+        metadata: {
+          model: agent.model,
+          memory_hits: prompt.memoryHits,
+          history_messages: prompt.historyMessages,
+          model_attempts: result.attempts,
+          ...(prompt.memoryUnavailable ? { memory: 'unavailable' } : {}),
+        },
+      });
+      await journal.finish(
+        seq,
+        {
+          status: StepStatus.Succeeded,
+          result: { tool_calls: toolCalls, model_attempts: result.attempts },
+          usage,
+          messageId: appended.id,
+        },
+        tx,
+      );
+      if (warnings.length) await this.saveWarnings(tx, run, warnings);
+      return appended;
+    });
+    this.stepTime.observe({ kind: 'llm' }, (Date.now() - started) / 1000);
+    crashPoint('agent:llm-finished');
+    ctx.publish('message_completed', { message: messageDtoOf(message) });
+    for (const call of toolCalls)
+      ctx.publish('tool_call', {
+        step: seq,
+        tool_call_id: call.id,
+        tool: call.name,
+        args: call.args,
+      });
+    return null;
+  }
+
+  /**
+   * The tool calls of one model turn, from the journal: finished ones are skipped, a read left
+   * started runs again, a write or command left started is settled as unknown_outcome. Reads
+   * run in parallel, writes and commands one at a time, in order. A call that parks stops the
+   * turn there: the run parks, and resumes with the rest.
+   */
+  private async toolCalls(
+    ctx: RunContext,
+    agent: Agent,
+    tools: Tool[],
+    turnSeq: number,
+    calls: ToolCallRecord[],
+    steps: RunStep[],
+  ): Promise<RunOutcome | null> {
+    const bySeq = new Map(steps.map((s) => [s.seq, s]));
+    const todo = calls.map((call, i) => ({
+      call,
+      seq: turnSeq + 1 + i,
+      step: bySeq.get(turnSeq + 1 + i),
+    }));
+    let i = 0;
+    while (i < todo.length) {
+      const { step } = todo[i];
+      if (step?.status === StepStatus.Awaiting)
+        return {
+          kind: 'parked',
+          status: 'awaiting_approval',
+          reason: 'waiting for a tool call to be resolved',
+        };
+      const effect = effectOf(
+        todo[i].call.name,
+        tools.find((t) => t.name === todo[i].call.name),
+      );
+      // A batch: consecutive reads together, anything else alone.
+      const batch = [todo[i]];
+      if (effect === StepEffect.Read)
+        while (
+          i + batch.length < todo.length &&
+          effectOf(
+            todo[i + batch.length].call.name,
+            tools.find((t) => t.name === todo[i + batch.length].call.name),
+          ) === StepEffect.Read &&
+          todo[i + batch.length].step?.status !== StepStatus.Awaiting
+        )
+          batch.push(todo[i + batch.length]);
+      const outcomes = await Promise.all(
+        batch.map((item) => this.toolCall(ctx, agent, tools, item.seq, item.call, item.step)),
+      );
+      const parked = outcomes.find((o) => o !== null);
+      if (parked) return parked;
+      i += batch.length;
+    }
+    return null;
+  }
+
+  private async toolCall(
+    ctx: RunContext,
+    agent: Agent,
+    tools: Tool[],
+    seq: number,
+    call: ToolCallRecord,
+    step: RunStep | undefined,
+  ): Promise<RunOutcome | null> {
+    const { journal } = ctx;
+    const tool = tools.find((t) => t.name === call.name);
+    const effect = effectOf(call.name, tool);
+    if (step && FINISHED_STEP_STATUSES.includes(step.status)) {
+      // Finished (e.g. resolved while the run was parked) but its message not yet written.
+      if (!step.messageId)
+        await this.recordResult(
+          ctx,
+          agent,
+          seq,
+          call,
+          step.status,
+          step.result ?? step.error ?? {},
+        );
+      return null;
+    }
+    if (
+      step?.status === StepStatus.Started &&
+      effect !== StepEffect.Read &&
+      effect !== StepEffect.None
+    ) {
+      // It may or may not have happened: never re-apply it; the model decides what to do.
+      await this.recordResult(ctx, agent, seq, call, StepStatus.UnknownOutcome, {
+        error: 'UNKNOWN_OUTCOME',
+        message:
+          'This call was interrupted before it reported back; whether it took effect is unknown. Check the current state before trying again.',
+      });
+      return null;
+    }
+    await journal.start({
+      seq,
+      kind: StepKind.Tool,
+      name: call.name,
+      toolCallId: call.id,
+      args: call.args,
+      effect,
+    });
+    crashPoint('agent:tool-started');
+    const started = Date.now();
+    const result = await this.invoke(ctx, agent, tool, seq, call);
+    crashPoint('agent:tool-executed');
+    if (result.kind === 'park') {
+      await journal.finish(seq, { status: StepStatus.Awaiting, result: { reason: result.reason } });
+      return { kind: 'parked', status: result.status, reason: result.reason };
+    }
+    const ok = result.kind === 'ok';
+    await this.recordResult(
+      ctx,
+      agent,
+      seq,
+      call,
+      ok ? StepStatus.Succeeded : StepStatus.Failed,
+      ok ? { output: result.output } : { error: result.code, message: result.message },
+    );
+    this.stepTime.observe({ kind: 'tool' }, (Date.now() - started) / 1000);
+    crashPoint('agent:tool-finished');
+    return null;
+  }
+
+  /** The policy decides first; then the tool, if this process has it. */
+  private async invoke(
+    ctx: RunContext,
+    agent: Agent,
+    tool: Tool | undefined,
+    seq: number,
+    call: ToolCallRecord,
+  ): Promise<ToolResult> {
+    const decision = decideToolCall(agent.toolPolicy(), { tool: call.name, args: call.args });
+    if (decision.outcome === 'deny')
+      return { kind: 'error', code: 'TOOL_DENIED', message: decision.reason };
+    if (decision.outcome === 'needs_approval')
+      return { kind: 'park', status: 'awaiting_approval', reason: decision.reason };
+    if (!tool)
+      return {
+        kind: 'error',
+        code: 'TOOL_NOT_AVAILABLE',
+        message: `The tool "${call.name}" is not available yet`,
+      };
+    try {
+      return await tool.execute(call.args, {
+        runId: ctx.run.id,
+        sessionId: ctx.run.sessionId,
+        projectId: ctx.run.projectId,
+        ownerId: ctx.run.ownerId,
+        agentId: agent.id,
+        stepSeq: seq,
+        signal: ctx.signal,
+      });
+    } catch (error) {
+      if (ctx.signal.aborted) throw error;
+      return { kind: 'error', code: 'TOOL_ERROR', message: (error as Error).message };
+    }
+  }
+
+  /** The tool message and the step's outcome, in one fenced transaction. */
+  private async recordResult(
+    ctx: RunContext,
+    agent: Agent,
+    seq: number,
+    call: ToolCallRecord,
+    status: StepStatus,
+    result: unknown,
+  ): Promise<void> {
+    const { run, journal } = ctx;
+    const content = JSON.stringify(result).slice(0, MAX_TOOL_MESSAGE_CHARS);
+    await journal.fenced(async (tx) => {
+      const message = await this.messages.append(tx, {
+        sessionId: run.sessionId,
+        role: MessageRole.Tool,
+        content,
+        agentId: agent.id,
+        agentName: agent.name,
+        runId: run.id,
+        stepSeq: seq,
+        toolCallId: call.id,
+        metadata: { tool: call.name, status },
+      });
+      const resolved = await tx
+        .getConnection()
+        .execute<{ seq: number }[]>(
+          `update run_steps set message_id = ? where run_id = ? and seq = ? and status not in ('started', 'awaiting') returning seq`,
+          [message.id, run.id, seq],
+          'all',
+          tx.getTransactionContext(),
+        );
+      if (resolved.length === 0)
+        await journal.finish(
+          seq,
+          {
+            status,
+            result,
+            ...(status === StepStatus.Failed
+              ? {
+                  error: {
+                    code: String((result as { error?: unknown }).error ?? 'TOOL_ERROR'),
+                    message: String((result as { message?: unknown }).message ?? ''),
+                  },
+                }
+              : {}),
+            messageId: message.id,
+          },
+          tx,
+        );
+    });
+    ctx.publish('tool_result', {
+      step: seq,
+      tool_call_id: call.id,
+      tool: call.name,
+      status,
+      result,
+    });
+  }
+
+  /** The final answer: memory, then the outcome (the engine completes the run). */
+  private async finish(
+    ctx: RunContext,
+    agent: Agent,
+    input: LoggedMessage,
+    last: RunStep,
+    turns: RunStep[],
+    warnings: RunWarning[],
+  ): Promise<RunOutcome> {
+    const { run } = ctx;
+    crashPoint('agent:final');
+    if (!run.state.memory_stored) {
+      const reply = last.messageId ? await this.messages.get(run.sessionId, last.messageId) : null;
+      try {
+        await this.memory.remember(
+          {
+            ownerId: agent.ownerId,
+            agentId: agent.id,
+            projectId: agent.project.id,
+            memoryEnabled: agent.memoryEnabled,
+            memoryTopK: agent.memoryTopK,
+          },
+          {
+            userMessage: input.content,
+            assistantMessage: reply?.content ?? '',
+            metadata: { run_id: run.id, session_id: run.sessionId },
+          },
+          // The memory's id is the run's: a retried run overwrites rather than adds.
+          run.id,
+        );
+        // Deleted meanwhile? Its forget handler may already have run: undo this write.
+        if (!(await this.agentOf(run)))
+          await this.memory.delete({ ownerId: agent.ownerId, agentId: agent.id }, run.id);
+      } catch (error) {
+        if (!(error instanceof MemoryUnavailableError)) throw error;
+        warnings.push(this.memoryDegraded('remember', run, error));
+      }
+      await ctx.journal.fenced((tx) =>
+        this.saveWarnings(tx, run, warnings, { memory_stored: true }),
+      );
+      crashPoint('agent:remembered');
+    }
+    return {
+      kind: 'completed',
+      outputMessageId: last.messageId ?? undefined,
+      usage: sumUsage(turns),
+    };
+  }
+
+  private tooManySteps(agent: Agent): RunOutcome {
+    return {
+      kind: 'failed',
+      error: {
+        code: 'MAX_STEPS_EXCEEDED',
+        message: `The run took more than ${agent.maxSteps} model turns (max_steps)`,
+      },
+    };
+  }
+
+  /** Run state (in the fenced transaction): warnings so far, deduplicated, and flags. */
+  private async saveWarnings(
+    tx: EntityManager,
+    run: Run,
+    warnings: RunWarning[],
+    flags: Record<string, unknown> = {},
+  ): Promise<void> {
+    const merged = [...(run.state.warnings ?? [])];
+    for (const w of warnings)
+      if (!merged.some((m) => m.code === w.code && m.message === w.message)) merged.push(w);
+    run.state = { ...run.state, ...flags, warnings: merged };
+    await tx
+      .getConnection()
+      .execute(
+        `update runs set state = state || ?::jsonb where id = ?`,
+        [JSON.stringify({ ...flags, warnings: merged }), run.id],
+        'run',
+        tx.getTransactionContext(),
+      );
+  }
+
+  private memoryDegraded(
+    operation: 'recall' | 'remember',
+    run: Run,
+    error: MemoryUnavailableError,
+  ): RunWarning {
+    this.memoryUnavailable.inc({ operation, component: error.component });
+    this.memoryWarnings.warn(
+      `${operation}:${error.component}`,
+      `Memory ${operation} unavailable (run ${run.id} goes on without it): ${error.message}`,
+    );
+    return {
+      code: error.code,
+      message: `Memory ${operation} failed (${error.component === 'embeddings' ? 'embeddings endpoint' : 'memory store'}); the run ${operation === 'recall' ? 'answered without memory' : 'was not stored in memory'}`,
+    };
+  }
+
+  private async agentOf(run: Run): Promise<Agent | null> {
+    try {
+      return await this.queries.execute(
+        new GetOwnedAgentQuery(run.projectId, run.agentId, run.ownerId),
+      );
+    } catch (error) {
+      if (error instanceof ResourceNotFoundError) return null;
+      throw error;
+    }
+  }
+}
+
+function toLangChain(m: LoggedMessage): BaseMessage {
+  if (m.role === MessageRole.Tool)
+    return new ToolMessage({
+      tool_call_id: m.toolCallId ?? '',
+      name: typeof m.metadata.tool === 'string' ? m.metadata.tool : undefined,
+      content: m.content,
+    });
+  return new AIMessage({
+    content: m.content,
+    tool_calls: (m.toolCalls ?? []).map((c) => ({
+      id: c.id,
+      name: c.name,
+      args: c.args,
+      type: 'tool_call' as const,
+    })),
+  });
+}
+
+function sumUsage(turns: RunStep[]): RunUsage | null {
+  const used = turns.filter((t) => t.usage);
+  if (!used.length) return null;
+  return {
+    input_tokens: used.reduce((n, t) => n + (t.usage?.input_tokens ?? 0), 0),
+    output_tokens: used.reduce((n, t) => n + (t.usage?.output_tokens ?? 0), 0),
+  };
+}

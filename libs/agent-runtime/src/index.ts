@@ -1,0 +1,1 @@
+export { AgentRuntimeModule } from './agent-runtime.module';

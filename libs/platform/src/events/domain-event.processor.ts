@@ -1,0 +1,113 @@
+import {
+  type BeforeApplicationShutdown,
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import { EntityManager } from '@mikro-orm/postgresql';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import { type Job, Worker } from 'bullmq';
+import type { Counter } from 'prom-client';
+import { type AppConfig } from '../config/app-config';
+import { APP_CONFIG } from '../config/config.module';
+import { ThrottledLog } from '../observability/throttled-log';
+import { bullmqConnection } from '../redis/bullmq-connection';
+import { DOMAIN_EVENTS_QUEUE, type DomainEvent } from './domain-event';
+import { DomainEvents } from './domain-events';
+import { DOMAIN_EVENTS_HANDLED } from './domain-events.metrics';
+
+interface EventRow {
+  id: string;
+  seq: string;
+  type: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  owner_id: string | null;
+  payload: Record<string, unknown> | string;
+  created_at: Date;
+}
+
+/**
+ * Runs the handlers of each published domain event, in whichever worker takes the job. Each
+ * handler runs in its own transaction that first records (handler, event id): a redelivered event
+ * (retry, relay re-publish, crash after commit) finds the record and is skipped, so its effects in
+ * PostgreSQL happen once. A failing handler is retried with backoff; the job's failed set keeps
+ * the ones that never succeeded.
+ */
+@Injectable()
+export class DomainEventProcessor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(DomainEventProcessor.name);
+  private readonly throttled = new ThrottledLog(this.logger);
+  private worker?: Worker<{ eventId: string }>;
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly events: DomainEvents,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @InjectMetric(DOMAIN_EVENTS_HANDLED) private readonly handled: Counter<string>,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const worker = new Worker<{ eventId: string }>(
+      DOMAIN_EVENTS_QUEUE,
+      (job) => this.process(job),
+      {
+        connection: bullmqConnection(this.config, 'consumer'),
+        prefix: `${this.config.redisKeyPrefix}bull`,
+        concurrency: 8,
+        autorun: false,
+      },
+    );
+    worker.on('error', (error) =>
+      this.throttled.warn(`worker:${error.message.slice(0, 60)}`, `Event worker: ${error.message}`),
+    );
+    worker.on('failed', (job, error) =>
+      this.throttled.warn(
+        `failed:${job?.name ?? ''}`,
+        `Domain event ${job?.data.eventId} (${job?.name}) failed (attempt ${job?.attemptsMade}): ${error.message}`,
+      ),
+    );
+    this.worker = worker;
+    void worker
+      .run()
+      .catch((error: Error) => this.logger.error(`Event worker stopped: ${error.message}`));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.worker?.close();
+  }
+
+  async process(job: Job<{ eventId: string }>): Promise<void> {
+    const em = this.em.fork();
+    const [row] = await em
+      .getConnection()
+      .execute<EventRow[]>(`select * from domain_events where id = ?`, [job.data.eventId]);
+    if (!row) return;
+    const event: DomainEvent = {
+      id: row.id,
+      seq: String(row.seq),
+      type: row.type,
+      aggregateType: row.aggregate_type,
+      aggregateId: row.aggregate_id,
+      ownerId: row.owner_id,
+      payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
+      createdAt: new Date(row.created_at),
+    };
+    for (const handler of this.events.handlersFor(event.type)) {
+      const applied = await em.transactional(async (tx) => {
+        const [claimed] = await tx.getConnection().execute<{ handler: string }[]>(
+          `insert into domain_event_handlings (handler, event_id) values (?, ?)
+             on conflict do nothing returning handler`,
+          [handler.name, event.id],
+          'all',
+          tx.getTransactionContext(),
+        );
+        if (!claimed) return null;
+        return { after: await handler.handle(event, tx) };
+      });
+      this.handled.inc({ handler: handler.name, outcome: applied ? 'applied' : 'duplicate' });
+      await applied?.after?.();
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/** What a feature records; the envelope (id, seq, time) is added by DomainEvents. */
+export interface DomainEventInput<P extends object = Record<string, unknown>> {
+  type: string;
+  aggregateType: string;
+  aggregateId: string;
+  ownerId?: string | null;
+  payload: P;
+}
+
+/** A recorded event as handlers receive it. */
+export interface DomainEvent<P extends object = Record<string, unknown>> extends Required<
+  DomainEventInput<P>
+> {
+  id: string;
+  seq: string;
+  createdAt: Date;
+}
+
+/**
+ * A reaction to domain events, run in a worker, at least once per event; `handle` runs in a
+ * transaction that also records that this handler applied the event, so its PostgreSQL effects
+ * happen exactly once. Effects outside PostgreSQL must be idempotent themselves.
+ */
+export interface DomainEventHandler {
+  /** Stable name: the idempotency key together with the event id. */
+  readonly name: string;
+  readonly types: readonly string[];
+  /** May return what to do once its transaction has committed (enqueue, notify). */
+  handle(event: DomainEvent, tx: EntityManager): Promise<void | AfterCommit>;
+}
+
+export type AfterCommit = () => Promise<void>;
+
+export const DOMAIN_EVENTS_QUEUE = 'domain-events';
+export const DOMAIN_EVENTS_CHANNEL = 'codelab_domain_events';

@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import canonicalize from 'canonicalize';
+import { RunStep, type StepEffect, type StepKind, StepStatus } from '../entities/run-step.entity';
+import { assertLease, type RunLease, RunLeaseLostError } from './run-lease';
+
+/** A step result is kept whole up to this size (JSON); beyond, a preview is kept. */
+export const MAX_STEP_RESULT_BYTES = 16 * 1024;
+
+export interface StepStart {
+  seq: number;
+  kind: StepKind;
+  name: string;
+  toolCallId?: string | null;
+  args?: Record<string, unknown> | null;
+  effect?: StepEffect;
+}
+
+export interface StepFinish {
+  status: StepStatus;
+  result?: unknown;
+  error?: { code: string; message: string } | null;
+  usage?: { input_tokens: number; output_tokens: number } | null;
+  messageId?: string | null;
+}
+
+/** SHA-256 of the RFC 8785 (JCS) canonical JSON: equal arguments, equal digest. */
+export function argsDigest(args: unknown): string {
+  return createHash('sha256')
+    .update(canonicalize(args ?? null) ?? 'null')
+    .digest('hex');
+}
+
+/** Keeps a result as is when small, else a bounded preview that says so. */
+export function boundResult(result: unknown): Record<string, unknown> | null {
+  if (result === undefined || result === null) return null;
+  const json = JSON.stringify(result);
+  if (Buffer.byteLength(json) <= MAX_STEP_RESULT_BYTES)
+    return typeof result === 'object' && !Array.isArray(result)
+      ? (result as Record<string, unknown>)
+      : { value: result };
+  return {
+    truncated: true,
+    bytes: Buffer.byteLength(json),
+    preview: Buffer.from(json).subarray(0, MAX_STEP_RESULT_BYTES).toString('utf8'),
+  };
+}
+
+/**
+ * One execution's view of a run's journal. Each write is fenced by the execution's lease (and
+ * can join the caller's transaction, so a step's outcome and the message it produced commit
+ * together). Step seqs are chosen by the handler deterministically from the journal itself, so a
+ * resumed execution addresses the same rows.
+ */
+export class StepJournal {
+  constructor(
+    private readonly em: EntityManager,
+    readonly lease: RunLease,
+  ) {}
+
+  async list(): Promise<RunStep[]> {
+    return this.em
+      .fork()
+      .find(
+        RunStep,
+        { runId: this.lease.runId },
+        { orderBy: { seq: 'asc' }, disableIdentityMap: true },
+      );
+  }
+
+  /** A transaction in which this execution still owns the run, or RunLeaseLostError. */
+  fenced<T>(work: (tx: EntityManager) => Promise<T>): Promise<T> {
+    return this.em.fork().transactional(async (tx) => {
+      await assertLease(tx, this.lease);
+      return work(tx);
+    });
+  }
+
+  /**
+   * Journals a step before it runs. A step left `started` by an earlier execution is taken over
+   * (attempts + 1); a finished one is returned as is, with `fresh: false`.
+   */
+  async start(step: StepStart, tx?: EntityManager): Promise<{ step: RunStep; fresh: boolean }> {
+    const write = async (t: EntityManager) => {
+      const conn = t.getConnection();
+      const ctx = t.getTransactionContext();
+      const args = step.args ?? null;
+      const [row] = await conn.execute<{ seq: number }[]>(
+        `insert into run_steps (run_id, seq, kind, name, tool_call_id, args, args_digest, effect, status, lease_epoch, attempts)
+         values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, 'started', ?, 1)
+         on conflict (run_id, seq) do update set attempts = run_steps.attempts + 1,
+           lease_epoch = excluded.lease_epoch, started_at = now(), finished_at = null
+         where run_steps.status = 'started'
+         returning seq`,
+        [
+          this.lease.runId,
+          step.seq,
+          step.kind,
+          step.name,
+          step.toolCallId ?? null,
+          args === null ? null : JSON.stringify(args),
+          args === null ? null : argsDigest(args),
+          step.effect ?? 'none',
+          this.lease.epoch,
+        ],
+        'all',
+        ctx,
+      );
+      const saved = await t.findOneOrFail(
+        RunStep,
+        { runId: this.lease.runId, seq: step.seq },
+        { refresh: true },
+      );
+      return { step: saved, fresh: row !== undefined };
+    };
+    return tx ? (await assertLease(tx, this.lease), write(tx)) : this.fenced(write);
+  }
+
+  /** Journals how a started (or awaiting) step ended; RunLeaseLostError if it is not ours to end. */
+  async finish(seq: number, outcome: StepFinish, tx?: EntityManager): Promise<void> {
+    const write = async (t: EntityManager) => {
+      const ended = outcome.status !== StepStatus.Awaiting;
+      const [row] = await t.getConnection().execute<{ seq: number }[]>(
+        `update run_steps set status = ?, result = ?::jsonb, error = ?::jsonb, usage = ?::jsonb,
+           message_id = coalesce(?, message_id), lease_epoch = ?,
+           finished_at = ${ended ? 'now()' : 'null'}
+         where run_id = ? and seq = ? and status in ('started', 'awaiting') returning seq`,
+        [
+          outcome.status,
+          jsonOrNull(boundResult(outcome.result)),
+          jsonOrNull(outcome.error),
+          jsonOrNull(outcome.usage),
+          outcome.messageId ?? null,
+          this.lease.epoch,
+          this.lease.runId,
+          seq,
+        ],
+        'all',
+        t.getTransactionContext(),
+      );
+      if (!row) throw new RunLeaseLostError(this.lease.runId);
+    };
+    return tx ? (await assertLease(tx, this.lease), write(tx)) : this.fenced(write);
+  }
+}
+
+const jsonOrNull = (value: unknown) =>
+  value === undefined || value === null ? null : JSON.stringify(value);

@@ -1,0 +1,96 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+/** A run made runnable in a transaction: enqueue it once that transaction commits. */
+export interface Dispatch {
+  runId: string;
+  dispatch: number;
+}
+
+const ACTIVE = `('queued', 'running', 'awaiting_approval', 'awaiting_children')`;
+
+/**
+ * Lanes order the runs that must not overlap: a session's conversation is one lane (FIFO by the
+ * input message's seq), a child task is a lane of its own. Only a lane's head is ever handed to
+ * the queue: the next run is dispatched by the transition that ends the head, in the same
+ * transaction, so waiting runs hold no job, no slot and no timer. A parked head keeps its place.
+ *
+ * Every lane decision takes a transaction-scoped advisory lock on the lane, so a message admitted
+ * while the head finishes is either seen by the finishing transaction or sees the head gone.
+ */
+@Injectable()
+export class RunLanes {
+  async lock(tx: EntityManager, lane: string): Promise<void> {
+    await tx
+      .getConnection()
+      .execute(
+        'select pg_advisory_xact_lock(hashtextextended(?, 0))',
+        [lane],
+        'all',
+        tx.getTransactionContext(),
+      );
+  }
+
+  /** The lane's head: its oldest run that is not final. */
+  async head(tx: EntityManager, lane: string): Promise<{ id: string; status: string } | null> {
+    const [head] = await tx.getConnection().execute<{ id: string; status: string }[]>(
+      `select id, status from runs where lane = ? and status in ${ACTIVE}
+         order by lane_seq, created_at, id limit 1`,
+      [lane],
+      'all',
+      tx.getTransactionContext(),
+    );
+    return head ?? null;
+  }
+
+  /** Active runs of the lane other than `runId`, oldest first (for on_busy). */
+  async active(
+    tx: EntityManager,
+    lane: string,
+  ): Promise<{ id: string; status: string; session_id: string }[]> {
+    return tx.getConnection().execute(
+      `select id, status, session_id from runs where lane = ? and status in ${ACTIVE}
+         order by lane_seq, created_at, id`,
+      [lane],
+      'all',
+      tx.getTransactionContext(),
+    );
+  }
+
+  /** After inserting a queued run (lane locked): dispatches it when it is the head. */
+  async admit(tx: EntityManager, runId: string, lane: string): Promise<Dispatch | null> {
+    const head = await this.head(tx, lane);
+    return head?.id === runId ? this.dispatch(tx, runId) : null;
+  }
+
+  /** After a head finished (lane locked): dispatches the next run if it is waiting to start. */
+  async advance(tx: EntityManager, lane: string): Promise<Dispatch | null> {
+    const head = await this.head(tx, lane);
+    return head && head.status === 'queued' ? this.dispatch(tx, head.id) : null;
+  }
+
+  /** Hands the run to the queue (once committed): a new dispatch number and an outbox row. */
+  async dispatch(tx: EntityManager, runId: string): Promise<Dispatch> {
+    const conn = tx.getConnection();
+    const ctx = tx.getTransactionContext();
+    const [{ dispatches }] = await conn.execute<{ dispatches: number }[]>(
+      'update runs set dispatches = dispatches + 1 where id = ? returning dispatches',
+      [runId],
+      'all',
+      ctx,
+    );
+    await conn.execute(
+      `insert into run_outbox (run_id, dispatch) values (?, ?)
+       on conflict (run_id) do update set dispatch = excluded.dispatch, attempts = 0, created_at = now()`,
+      [runId, dispatches],
+      'run',
+      ctx,
+    );
+    return { runId, dispatch: dispatches };
+  }
+
+  /** Whether the run is its lane's head right now (outside a transaction: advisory). */
+  async isHead(em: EntityManager, runId: string, lane: string): Promise<boolean> {
+    return (await this.head(em, lane))?.id === runId;
+  }
+}

@@ -1,0 +1,228 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { EventBus } from '@nestjs/cqrs';
+import { EntityManager } from '@mikro-orm/postgresql';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter, Histogram } from 'prom-client';
+import { DomainEvents } from '@codelab/platform';
+import { SessionEvent } from '@codelab/streaming';
+import { toRunDto } from '../dto/run.mappers';
+import {
+  FINAL_RUN_STATUSES,
+  PARKED_RUN_STATUSES,
+  Run,
+  type RunError,
+  RunStatus,
+  type RunUsage,
+} from '../entities/run.entity';
+import { RunQueue } from '../execution/run-queue';
+import { RUN_DURATION, RUNS_FINISHED } from '../runs.metrics';
+import { type Dispatch, RunLanes } from './run-lanes';
+import { eventTypeOf, sourcesOf } from './run-transitions';
+
+export interface TransitionOptions {
+  /** Only from these statuses (narrower than what the state machine allows). */
+  from?: readonly RunStatus[];
+  /** Only while this execution's claim holds. */
+  epoch?: number;
+  error?: RunError;
+  outputMessageId?: string;
+  usage?: RunUsage | null;
+  /** Why (for the event): e.g. the reason of a cancellation. */
+  reason?: string;
+}
+
+export interface Transitioned {
+  run: Run;
+  from: RunStatus;
+  dispatched: Dispatch[];
+}
+
+/** Stream event type for a status a run just reached. */
+const STREAM_EVENT: Partial<Record<RunStatus, SessionEvent['type']>> = {
+  [RunStatus.Completed]: 'run_completed',
+  [RunStatus.Failed]: 'run_failed',
+  [RunStatus.Cancelled]: 'run_cancelled',
+  [RunStatus.Expired]: 'run_failed',
+  [RunStatus.AwaitingApproval]: 'run_parked',
+  [RunStatus.AwaitingChildren]: 'run_parked',
+  [RunStatus.Queued]: 'run_queued',
+};
+
+/**
+ * The one way a run changes status: a conditional UPDATE enforcing the state machine (and the
+ * caller's lease epoch), the matching domain event, and the lane's next dispatch, all in one
+ * transaction; then, after commit, the queue, the stream event and the metrics.
+ */
+@Injectable()
+export class RunLifecycle {
+  private readonly logger = new Logger(RunLifecycle.name);
+
+  constructor(
+    private readonly em: EntityManager,
+    private readonly lanes: RunLanes,
+    private readonly domainEvents: DomainEvents,
+    private readonly queue: RunQueue,
+    private readonly events: EventBus,
+    @InjectMetric(RUNS_FINISHED) private readonly finished: Counter<string>,
+    @InjectMetric(RUN_DURATION) private readonly duration: Histogram<string>,
+  ) {}
+
+  /**
+   * Inside the caller's transaction. Returns null when the run is not in an allowed status (or
+   * the epoch moved on): someone else already moved it, and nothing was written.
+   */
+  async transition(
+    tx: EntityManager,
+    runId: string,
+    to: RunStatus,
+    options: TransitionOptions = {},
+  ): Promise<Transitioned | null> {
+    const conn = tx.getConnection();
+    const ctx = tx.getTransactionContext();
+    const allowed = sourcesOf(to).filter((s) => !options.from || options.from.includes(s));
+    if (allowed.length === 0) return null;
+    // A run's lane never changes: read it unlocked, then lock in the one order every path uses
+    // (lane, then row), so a finishing run and a message interrupting it cannot deadlock.
+    const [located] = await conn.execute<{ lane: string }[]>(
+      'select lane from runs where id = ?',
+      [runId],
+      'all',
+      ctx,
+    );
+    if (!located) return null;
+    const final = FINAL_RUN_STATUSES.includes(to);
+    // A final transition frees the lane: the next run is decided under the lane's lock.
+    if (final) await this.lanes.lock(tx, located.lane);
+    const [current] = await conn.execute<{ status: RunStatus; lease_epoch: number }[]>(
+      'select status, lease_epoch from runs where id = ? for update',
+      [runId],
+      'all',
+      ctx,
+    );
+    if (!allowed.includes(current.status)) return null;
+    if (options.epoch !== undefined && current.lease_epoch !== options.epoch) return null;
+
+    const sets = ['status = ?'];
+    const params: unknown[] = [to];
+    if (final) sets.push('finished_at = now()');
+    if (to === RunStatus.Cancelled)
+      sets.push('cancel_requested_at = coalesce(cancel_requested_at, now())');
+    // max_run_seconds bounds each active stretch: time spent parked does not count.
+    if (PARKED_RUN_STATUSES.includes(to)) sets.push('deadline_at = null');
+    if (options.error) {
+      sets.push('error = ?::jsonb');
+      params.push(JSON.stringify(options.error));
+    }
+    if (options.outputMessageId) {
+      sets.push('output_message_id = ?');
+      params.push(options.outputMessageId);
+    }
+    if (options.usage !== undefined) {
+      sets.push('usage = ?::jsonb');
+      params.push(options.usage ? JSON.stringify(options.usage) : null);
+    }
+    await conn.execute(
+      `update runs set ${sets.join(', ')} where id = ?`,
+      [...params, runId],
+      'run',
+      ctx,
+    );
+    const row = { from_status: current.status };
+    const run = await tx.findOneOrFail(Run, { id: runId }, { refresh: true });
+
+    const type = eventTypeOf(row.from_status, to);
+    if (type)
+      await this.domainEvents.record(tx, {
+        type,
+        aggregateType: 'run',
+        aggregateId: run.id,
+        ownerId: run.ownerId,
+        payload: {
+          run_id: run.id,
+          session_id: run.sessionId,
+          project_id: run.projectId,
+          agent_id: run.agentId,
+          parent_run_id: run.parentRunId,
+          kind: run.kind,
+          from: row.from_status,
+          status: to,
+          ...(options.error ? { error: options.error } : {}),
+          ...(options.reason ? { reason: options.reason } : {}),
+        },
+      });
+    const dispatched: Dispatch[] = [];
+    if (final) {
+      const next = await this.lanes.advance(tx, run.lane);
+      if (next) dispatched.push(next);
+    } else if (to === RunStatus.Queued) {
+      dispatched.push(await this.lanes.dispatch(tx, run.id));
+    }
+    return { run, from: row.from_status, dispatched };
+  }
+
+  /**
+   * queued | running -> running for one execution: the lease epoch goes up (fencing whatever
+   * execution held it before), the deadline is set on the first start of an active stretch.
+   * Null when the run is no longer there to claim (finished, parked, cancelled).
+   */
+  async claim(runId: string, workerId: string, maxRunSeconds: number): Promise<Run | null> {
+    const em = this.em.fork();
+    const claimed = await em.getConnection().execute<{ id: string }[]>(
+      `update runs set status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now(),
+         deadline_at = coalesce(deadline_at, now() + make_interval(secs => ?)),
+         executions = executions + 1, lease_epoch = lease_epoch + 1, worker_id = ?
+       where id = ? and status in (${sourcesOf(RunStatus.Running)
+         .map(() => '?')
+         .join(', ')})
+       returning id`,
+      [maxRunSeconds, workerId, runId, ...sourcesOf(RunStatus.Running)],
+    );
+    return claimed.length ? em.findOneOrFail(Run, { id: runId }) : null;
+  }
+
+  /** A transition in a transaction of its own, then its effects (queue, stream, metrics). */
+  async apply(runId: string, to: RunStatus, options: TransitionOptions = {}): Promise<Run | null> {
+    const result = await this.em.transactional((tx) => this.transition(tx, runId, to, options));
+    if (!result) return null;
+    await this.afterCommit(result);
+    return result.run;
+  }
+
+  /** What a committed transition sets in motion. Never throws: the relay covers the queue. */
+  async afterCommit({ run, dispatched }: Transitioned): Promise<void> {
+    this.announce(run);
+    for (const d of dispatched) await this.enqueue(d);
+  }
+
+  announce(run: Run): void {
+    const type = STREAM_EVENT[run.status as RunStatus];
+    if (FINAL_RUN_STATUSES.includes(run.status)) {
+      this.finished.inc({ status: run.status });
+      if (run.startedAt && run.finishedAt)
+        this.duration.observe(
+          { status: run.status },
+          (run.finishedAt.getTime() - run.startedAt.getTime()) / 1000,
+        );
+    }
+    if (type)
+      this.events.publish(
+        new SessionEvent(type, run.sessionId, run.id, run.agentId, {
+          run: toRunDto(run),
+          ...(run.error ? { error: run.error } : {}),
+        }),
+      );
+  }
+
+  /** Enqueues a committed dispatch and clears its outbox row; on failure the relay retries. */
+  async enqueue(d: Dispatch): Promise<void> {
+    if (await this.queue.enqueue(d.runId, d.dispatch)) {
+      await this.em
+        .fork()
+        .getConnection()
+        .execute('delete from run_outbox where run_id = ? and dispatch = ?', [d.runId, d.dispatch])
+        .catch((error: Error) =>
+          this.logger.warn(`Could not clear the outbox of run ${d.runId}: ${error.message}`),
+        );
+    }
+  }
+}
