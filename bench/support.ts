@@ -39,8 +39,9 @@ export async function dropDatabase(name: string): Promise<void> {
   await c.end();
 }
 
-export function startProcess(env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [MAIN_JS], {
+/** A product process (API or worker, by APP_ROLE); `nodeArgs` go before the script (profiling). */
+export function startProcess(env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, MAIN_JS], {
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

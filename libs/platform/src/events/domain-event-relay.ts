@@ -12,6 +12,7 @@ import { APP_CONFIG } from '../config/config.module';
 import { RelayLeadership } from '../database/relay-leadership';
 import { ThrottledLog } from '../observability/throttled-log';
 import { bullmqConnection } from '../redis/bullmq-connection';
+import { crashPoint } from '../testing/crash-points';
 import { DOMAIN_EVENTS_CHANNEL, DOMAIN_EVENTS_QUEUE } from './domain-event';
 
 const BATCH = 500;
@@ -94,6 +95,7 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
     await this.queue.addBulk(
       events.map((e) => ({ name: e.type, data: { eventId: e.id }, opts: { jobId: e.id } })),
     );
+    crashPoint('events:published');
     await conn.execute(`update domain_events set published_at = now() where id = any(?::uuid[])`, [
       `{${events.map((e) => e.id).join(',')}}`,
     ]);

@@ -13,6 +13,7 @@ import { type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { ThrottledLog } from '../observability/throttled-log';
 import { bullmqConnection } from '../redis/bullmq-connection';
+import { crashPoint } from '../testing/crash-points';
 import { DOMAIN_EVENTS_QUEUE, type DomainEvent } from './domain-event';
 import { DomainEvents } from './domain-events';
 import { DOMAIN_EVENTS_HANDLED } from './domain-events.metrics';
@@ -106,6 +107,7 @@ export class DomainEventProcessor implements OnApplicationBootstrap, BeforeAppli
         if (!claimed) return null;
         return { after: await handler.handle(event, tx) };
       });
+      crashPoint('events:handled');
       this.handled.inc({ handler: handler.name, outcome: applied ? 'applied' : 'duplicate' });
       await applied?.after?.();
     }

@@ -3,7 +3,7 @@ import { EventBus } from '@nestjs/cqrs';
 import { EntityManager, RequestContext } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
-import { ThrottledLog } from '@codelab/platform';
+import { crashPoint, ThrottledLog } from '@codelab/platform';
 import { SessionEvent } from '@codelab/streaming';
 import { toRunDto } from '../dto/run.mappers';
 import { Run, RunStatus } from '../entities/run.entity';
@@ -151,6 +151,7 @@ export class RunExecutor {
   ): Promise<ExecutionOutcome> {
     const claimed = await this.lifecycle.claim(run.id, this.liveness.workerId, maxRunSeconds);
     if (!claimed) return { kind: 'done' };
+    crashPoint('run:claimed');
     const lease: RunLease = { runId: run.id, epoch: claimed.leaseEpoch };
     if (claimed.executions === 1 && claimed.startedAt)
       this.queueWait.observe((claimed.startedAt.getTime() - claimed.createdAt.getTime()) / 1000);
@@ -194,7 +195,9 @@ export class RunExecutor {
     };
     try {
       const outcome = await handler.execute(context);
-      return await this.settle(claimed, lease, outcome);
+      const settled = await this.settle(claimed, lease, outcome);
+      crashPoint('run:settled');
+      return settled;
     } catch (error) {
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : error;
       if (reason instanceof RunLeaseLostError || error instanceof RunLeaseLostError) {
