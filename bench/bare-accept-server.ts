@@ -36,7 +36,9 @@ async function main(): Promise<void> {
       };
       let content: string;
       try {
-        content = String((JSON.parse(Buffer.concat(chunks).toString('utf8')) as { content: unknown }).content);
+        content = String(
+          (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { content: unknown }).content,
+        );
       } catch {
         send(400, { title: 'Bad Request' });
         return;
@@ -58,6 +60,8 @@ async function main(): Promise<void> {
 }
 
 void main().catch((error: unknown) => {
-  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

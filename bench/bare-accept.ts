@@ -51,7 +51,11 @@ export async function createBareAccept(opts: {
   const pool = new Pool({ connectionString: opts.databaseUrl, max: opts.poolMax ?? 10 });
   // As the product's producer: fail fast while Redis is down (the outbox covers the gap).
   const queue = new Queue('agent-runs', {
-    connection: { ...redisOptions(opts.redisUrl), enableOfflineQueue: false, maxRetriesPerRequest: 1 },
+    connection: {
+      ...redisOptions(opts.redisUrl),
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+    },
     prefix: opts.prefix,
     defaultJobOptions: {
       attempts: 3,

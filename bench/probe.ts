@@ -15,8 +15,11 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 
 export interface ProbedStatement {
+  /** pg: a query; checkout: waiting for a pool connection; redis: one Redis command. */
+  kind: 'pg' | 'checkout' | 'redis';
   at: number;
   ms: number;
+  /** The SQL text, or the Redis command's name. */
   sql: string;
 }
 
@@ -57,7 +60,7 @@ clientProto.query = function probedQuery(this: unknown, ...args: unknown[]): unk
         ? first.text
         : '(query object)';
   const at = now();
-  const record = () => probe.sql.push({ at, ms: now() - at, sql: normalise(text) });
+  const record = () => probe.sql.push({ kind: 'pg', at, ms: now() - at, sql: normalise(text) });
   const last = args.at(-1);
   if (typeof last === 'function') {
     args[args.length - 1] = function (this: unknown, ...cbArgs: unknown[]) {
@@ -76,13 +79,35 @@ const connect = poolProto.connect;
 poolProto.connect = function probedConnect(this: unknown, ...args: unknown[]): unknown {
   const at = now();
   const result = connect.apply(this, args);
-  whenSettled(result, () => probe.sql.push({ at, ms: now() - at, sql: '(pool checkout)' }));
+  whenSettled(result, () =>
+    probe.sql.push({ kind: 'checkout', at, ms: now() - at, sql: '(pool checkout)' }),
+  );
   return result;
 };
 
-// --- model and tools (absent modules are skipped: the probe must never break a process) --------
 const dist = join(__dirname, '..');
 const load = createRequire(__filename);
+
+// --- Redis (ioredis: the app's clients and BullMQ's; pipelines send each command through it too) --
+try {
+  const { Redis } = load('ioredis') as { Redis: { prototype: { sendCommand: Fn } } };
+  const sendCommand = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function probedSend(this: unknown, ...args: unknown[]): unknown {
+    const command = args[0] as { name?: string; promise?: Promise<unknown> };
+    const at = now();
+    const result = sendCommand.apply(this, args);
+    // Blocking reads (the worker waiting for jobs) are not round trips of any request.
+    if (command.name && !command.name.startsWith('b'))
+      whenSettled(command.promise, () =>
+        probe.sql.push({ kind: 'redis', at, ms: now() - at, sql: `(redis) ${command.name}` }),
+      );
+    return result;
+  };
+} catch {
+  /* no ioredis */
+}
+
+// --- model and tools (absent modules are skipped: the probe must never break a process) --------
 try {
   const { ModelCaller } = load(join(dist, 'libs/llm/src/resilience/model-caller')) as {
     ModelCaller: { prototype: { call: Fn } };
@@ -110,7 +135,13 @@ try {
       const at = now();
       const result = execute.apply(this, toolArgs);
       whenSettled(result, () =>
-        probe.calls.push({ kind: 'tool', at, ms: now() - at, runId: ctx?.runId, seq: ctx?.stepSeq }),
+        probe.calls.push({
+          kind: 'tool',
+          at,
+          ms: now() - at,
+          runId: ctx?.runId,
+          seq: ctx?.stepSeq,
+        }),
       );
       return result;
     };

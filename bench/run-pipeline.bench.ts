@@ -1,21 +1,72 @@
 /**
- * `npm run bench:runs` — the message -> run pipeline on this machine, each product number next to
- * a bare baseline measured in the same run:
- *   A. POST message -> 202 latency at a fixed rate  vs  the same INSERTs + queue.add in a bare script
- *   B. enqueue -> run start latency                 vs  bare BullMQ add -> no-op worker
- *   C. end-to-end direct calls per second (offline model, zero token delay)
- * The product runs as real processes (API, worker); the load comes from this process.
+ * `npm run bench:runs` — the run engine on this machine, each product number next to a bare
+ * baseline measured in the same run. The product runs as real processes (API and worker, APP_ROLE
+ * api|worker from dist/apps/api/src/main.js) on a database and a Redis key prefix of the
+ * benchmark's own, both removed at the end; the load comes from this process.
+ *
+ * A. POST message -> 202 at a fixed rate (BENCH_A_RATE, default 200/s), no worker running (the
+ *    pure accept path). Every POST goes to a session of its own, so every one takes the whole
+ *    path: head of its lane -> dispatch + outbox row -> queue.add -> outbox delete. Baseline:
+ *    bench/bare-accept-server.ts, a node:http process issuing the product's SQL statement for
+ *    statement (project check; begin; session; agent; lane lock; active runs of the lane; seq
+ *    bump; message insert; run insert; lane head; dispatch update; outbox insert; run re-read;
+ *    commit; queue.add; outbox delete) on a plain `pg` Pool of the product's size, behind the same
+ *    HTTP client. A third row runs the same function in this process (no HTTP at all). Latency is
+ *    counted from each request's scheduled time. Product and bare alternate in rounds after a
+ *    warm-up, so drift on a shared machine hits both. Goals: product p50 <= bare p50 + 1 ms,
+ *    product p99 <= 10 ms.
+ *
+ * B. Enqueue -> run start, at BENCH_B_RATE (20/s), each message to an idle session. Measured the
+ *    same way for both: from the BullMQ job's own `timestamp` (Date.now() in the producer when
+ *    queue.add builds the job, i.e. right after the product's commit) to the start of execution:
+ *    for the product the run's `started_at` (PostgreSQL clock, written by the claim that makes the
+ *    run `running`), for the bare no-op worker the processor's first line. Same host, one clock.
+ *    The bare worker has the product worker's options (concurrency, lock, stall check, consumer
+ *    connection). The product row is split into BullMQ pickup (job processedOn - timestamp) and
+ *    the engine before the claim (started_at - processedOn: run read, lane head check, handler
+ *    prepare, agent slot, claim). The accepted -> start row is runs.created_at (the POST
+ *    transaction's start) -> started_at. Goal: product p99 <= 1.5 x bare p99.
+ *
+ * C. Platform time per tool-loop step. BENCH_C_RUNS runs, one at a time, each scripted for the
+ *    offline model (0 ms per token) as BENCH_C_CALLS sequential `test_read` calls (delay 0), so
+ *    2N+1 steps: llm, tool, llm, ..., llm. From the journal (run_steps, microsecond timestamps;
+ *    the same rows GET .../runs/{r}/steps returns): per step i
+ *      duration = finished_at - started_at           (the journal's duration_ms)
+ *      gap      = started_at(i+1) - finished_at(i)   (between steps: pure platform time)
+ *      cycle    = started_at(i+1) - started_at(i)    (for the last step: the run's finished_at)
+ *      platform = cycle - the model call (llm) or tool call (tool) inside the step
+ *    The model and tool times come from bench/probe.ts preloaded in the worker (it wraps
+ *    ModelCaller.call and each tool's execute(); tools are matched by run and step, model calls
+ *    by order, runs being one at a time); the worker's codelab_llm_request_duration_seconds and
+ *    codelab_run_step_duration_seconds sums cross-check them. Note: now() in PostgreSQL is the
+ *    transaction's start, so started_at/finished_at are the starts of the step's journal
+ *    transactions. Goal: platform p50 <= 5 ms.
+ *
+ * D. End-to-end direct calls per second (BENCH_THROUGHPUT_RUNS, default 400; 0 skips).
+ *
+ * BENCH_PROFILE=1 additionally: the API runs under --cpu-prof and the probe during A (its SQL,
+ * statement by statement, and a serial trace of single requests: time between statements is the
+ * framework/ORM's), the worker under --cpu-prof; summaries are printed, the profiles kept.
+ * Numbers taken under the profiler are inflated; take the goal numbers from a run without it.
  */
 import 'reflect-metadata';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
-import { Client, Pool } from 'pg';
+import { Redis } from 'ioredis';
+import { Client } from 'pg';
+import { createBareAccept, redisOptions } from './bare-accept';
+import { printProfileSummary, summariseCpuProfile } from './cpu-profile';
+import type { Probe, ProbedCall } from './probe';
 import {
   atFixedRate,
   createBenchProject,
   databaseUrl,
   dropDatabase,
-  fmt,
   freePort,
   http,
   percentile,
@@ -25,241 +76,925 @@ import {
   waitUntil,
 } from './support';
 
-const RATE = Number(process.env.BENCH_RATE ?? 50);
-const POSTS = Number(process.env.BENCH_POSTS ?? 500);
-const THROUGHPUT_RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 400);
+const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const A_RATE = num('BENCH_A_RATE', num('BENCH_RATE', 200));
+const A_POSTS = num('BENCH_A_POSTS', num('BENCH_POSTS', 2000));
+const A_WARMUP = num('BENCH_A_WARMUP', 400);
+const A_ROUNDS = num('BENCH_A_ROUNDS', 2);
+const B_RATE = num('BENCH_B_RATE', 20);
+const B_RUNS = num('BENCH_B_RUNS', 200);
+const C_RUNS = num('BENCH_C_RUNS', 20);
+const C_CALLS = num('BENCH_C_CALLS', 20);
+const D_RUNS = num('BENCH_THROUGHPUT_RUNS', 400);
+const WORKER_CONCURRENCY = num('BENCH_WORKER_CONCURRENCY', 8);
+const RUN_JOB_LOCK_MS = 5_000; // the product's default RUN_JOB_LOCK_MS
+const PROFILE = process.env.BENCH_PROFILE === '1';
+/** Which parts to run, e.g. BENCH_PARTS=A or A,C (default all). */
+const PARTS = new Set((process.env.BENCH_PARTS ?? 'A,B,C,D').toUpperCase().split(','));
 
-const redisConnection = () => {
-  const u = new URL(REDIS_URL);
-  return { host: u.hostname, port: Number(u.port || 6379) };
-};
+/** CPU time (user + system) a process used so far, ms (clock ticks of 10 ms). */
+function cpuMs(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU time used so far by the PostgreSQL backends connected to `db` (ms). */
+function pgCpuMs(db: string): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (cmd.startsWith('postgres: ') && cmd.includes(` ${db} `)) total += cpuMs(Number(pid));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return total;
+}
+
+/** Machine-wide CPU counters (all cores), to report how busy the machine was during a phase. */
+function machineCpu(): { busy: number; total: number } {
+  const [, ...v] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const n = v.map(Number);
+  const total = n.reduce((a, b) => a + b, 0);
+  return { busy: total - n[3] - n[4], total };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const f2 = (ms: number) => (Number.isFinite(ms) ? `${ms.toFixed(2)} ms` : 'n/a');
+
+interface Stats {
+  n: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+  mean: number;
+}
+function stats(values: number[]): Stats {
+  return {
+    n: values.length,
+    p50: percentile(values, 50),
+    p95: percentile(values, 95),
+    p99: percentile(values, 99),
+    max: values.length ? Math.max(...values) : NaN,
+    mean: values.reduce((a, b) => a + b, 0) / (values.length || 1),
+  };
+}
+const statCells = (s: Stats) => [String(s.n), f2(s.p50), f2(s.p95), f2(s.p99), f2(s.max)];
+const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+
+interface Ctx {
+  tag: string;
+  dir: string;
+  prefix: string;
+  dbUrl: string;
+  base: string;
+  token: string;
+  project: string;
+  ownerId: string;
+  agents: { id: string; name: string }[];
+  pg: Client;
+  api: ChildProcess;
+  apiProbe: string;
+}
 
 async function main(): Promise<void> {
   const tag = randomBytes(4).toString('hex');
   const dbName = `codelab_bench_${tag}`;
   const prefix = `codelab-bench:${tag}:`;
+  const dir = mkdtempSync(join(tmpdir(), `codelab-bench-${tag}-`));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
+  const dbUrl = databaseUrl(dbName);
   const common = {
-    DATABASE_URL: databaseUrl(dbName),
+    DATABASE_URL: dbUrl,
     REDIS_URL,
     REDIS_KEY_PREFIX: prefix,
     JWT_SECRET: randomBytes(32).toString('hex'),
     RATE_LIMIT_PER_WINDOW: '1000000',
     RATE_LIMIT_AUTH_PER_WINDOW: '1000000',
     OFFLINE_LLM_TOKEN_DELAY_MS: '0',
+    // The API validates agents' tool lists against it; the worker registers the tools.
+    TEST_TOOLS: 'true',
+    TEST_TOOLS_DIR: join(dir, 'test-tools'),
   };
-  const api = startProcess({ ...common, APP_ROLE: 'api', PORT: String(port) });
-  let worker: ReturnType<typeof startProcess> | undefined;
-  const results: string[][] = [];
+  const probeArgs = ['--require', join(__dirname, 'probe.js')];
+  const cpuProf = (name: string) =>
+    PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+  const apiProbe = join(dir, 'api-probe.json');
+  const api = startProcess(
+    { ...common, APP_ROLE: 'api', PORT: String(port), BENCH_PROBE_FILE: apiProbe },
+    PROFILE ? [...probeArgs, ...cpuProf('api')] : [],
+  );
+  let worker: ChildProcess | undefined;
+  const pg = new Client({ connectionString: dbUrl });
+  let pgOpen = false;
   try {
     await waitUntil('the API', async () => (await fetch(`${base}/ready`)).status === 200);
-    const { token, project, agents } = await createBenchProject(base, tag);
-    const sessions = async (n: number) =>
-      Promise.all(
-        Array.from(
-          { length: n },
-          async (_, i) =>
-            (
-              await http<{ id: string }>(
-                'POST',
-                `${base}/v1/my/projects/${project}/sessions`,
-                { agent: agents[i % agents.length].id },
-                token,
-              )
-            ).body.id,
-        ),
-      );
-
-    // A. POST -> 202, no worker running (pure accept path).
-    const aSessions = await sessions(20);
-    const postLatencies = await atFixedRate(POSTS, RATE, async (i) => {
-      const res = await http(
-        'POST',
-        `${base}/v1/my/projects/${project}/sessions/${aSessions[i % aSessions.length]}/messages`,
-        { content: `bench message ${i}` },
-        token,
-      );
-      if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
-    });
-
-    const bare = await bareAcceptPath(common.DATABASE_URL, aSessions[0], prefix);
-    results.push([
-      'A. POST message -> 202',
-      `${RATE}/s x ${POSTS}`,
-      fmt(percentile(postLatencies, 50)),
-      fmt(percentile(postLatencies, 99)),
-    ]);
-    results.push([
-      '   bare INSERTs + queue.add',
-      `${RATE}/s x ${POSTS}`,
-      fmt(percentile(bare, 50)),
-      fmt(percentile(bare, 99)),
-    ]);
-
-    // Drain A's runs with the worker before measuring B.
-    worker = startProcess({
-      ...common,
-      APP_ROLE: 'worker',
-      WORKER_PORT: String(await freePort()),
-      WORKER_CONCURRENCY: '32',
-      DB_MIGRATE_ON_START: 'false',
-    });
-    const pg = new Client({ connectionString: common.DATABASE_URL });
+    const project = await createBenchProject(base, tag);
     await pg.connect();
-    const pendingRuns = async () =>
-      Number(
-        (await pg.query(`select count(*)::int as n from runs where status in ('queued','running')`))
-          .rows[0].n,
-      );
-    await waitUntil('the backlog to drain', async () => (await pendingRuns()) === 0, 300_000);
-
-    // B. enqueue -> start, at a rate the worker keeps up with.
-    const bSessions = await sessions(40);
-    const bStart = new Date();
-    await atFixedRate(200, 20, async (i) => {
-      await http(
-        'POST',
-        `${base}/v1/my/projects/${project}/sessions/${bSessions[i % bSessions.length]}/messages`,
-        { content: `latency ${i}` },
-        token,
-      );
-    });
-    await waitUntil('B runs to finish', async () => (await pendingRuns()) === 0, 120_000);
-    const waits = (
-      await pg.query(
-        `select extract(epoch from (started_at - created_at)) * 1000 as ms from runs where created_at >= $1 and status = 'completed'`,
-        [bStart],
+    pgOpen = true;
+    const ownerId = (
+      await pg.query<{ owner_id: string }>('select owner_id from projects where id = $1', [
+        project.project,
+      ])
+    ).rows[0].owner_id;
+    const agents = (
+      await pg.query<{ id: string; name: string }>(
+        'select id, name from agents where project_id = $1 order by created_at, id',
+        [project.project],
       )
-    ).rows.map((r: { ms: string }) => Number(r.ms));
-    const bareWaits = await bareQueueLatency(prefix);
-    results.push([
-      'B. enqueue -> run start',
-      `20/s x ${waits.length}`,
-      fmt(percentile(waits, 50)),
-      fmt(percentile(waits, 99)),
-    ]);
-    results.push([
-      '   bare BullMQ add -> no-op worker',
-      `20/s x ${bareWaits.length}`,
-      fmt(percentile(bareWaits, 50)),
-      fmt(percentile(bareWaits, 99)),
-    ]);
+    ).rows;
+    const ctx: Ctx = {
+      tag,
+      dir,
+      prefix,
+      dbUrl,
+      base,
+      token: project.token,
+      project: project.project,
+      ownerId,
+      agents,
+      pg,
+      api,
+      apiProbe,
+    };
+    const agentsUrl = `${base}/v1/my/projects/${ctx.project}/agents`;
+    // A, B: no memory (its recall/store is not what is measured). C: the test tool, long loops.
+    await http('PATCH', `${agentsUrl}/${agents[0].id}`, { memory_enabled: false }, ctx.token);
+    const c = await http(
+      'PATCH',
+      `${agentsUrl}/${agents[1].id}`,
+      { memory_enabled: false, tools: ['test_read'], max_steps: 100 },
+      ctx.token,
+    );
+    if (c.status !== 200) throw new Error(`configuring the C agent answered ${c.status}`);
 
-    // C. throughput: a burst of direct calls, until every run completed.
-    const cSessions = await sessions(80);
-    const cStart = performance.now();
-    const cFrom = new Date();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 16 }, async () => {
-        while (next < THROUGHPUT_RUNS) {
-          const i = next++;
-          await http(
-            'POST',
-            `${base}/v1/my/projects/${project}/sessions/${cSessions[i % cSessions.length]}/messages`,
-            { content: `throughput ${i}` },
-            token,
-          );
-        }
-      }),
+    const a = PARTS.has('A') ? await benchAccept(ctx) : null;
+    await clearBacklog(ctx);
+
+    const workerPort = await freePort();
+    const workerProbe = join(dir, 'worker-probe.json');
+    worker = startProcess(
+      {
+        ...common,
+        APP_ROLE: 'worker',
+        WORKER_PORT: String(workerPort),
+        WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
+        DB_MIGRATE_ON_START: 'false',
+        BENCH_PROBE_FILE: workerProbe,
+      },
+      [...probeArgs, ...cpuProf('worker')],
     );
-    await waitUntil('C runs to finish', async () => (await pendingRuns()) === 0, 300_000);
-    const seconds = (performance.now() - cStart) / 1000;
-    const completed = Number(
-      (
-        await pg.query(
-          `select count(*)::int as n from runs where created_at >= $1 and status = 'completed'`,
-          [cFrom],
-        )
-      ).rows[0].n,
-    );
-    results.push([
-      'C. direct calls end to end',
-      `${completed} runs`,
-      `${(completed / seconds).toFixed(1)} runs/s`,
-      `${seconds.toFixed(1)} s total`,
-    ]);
-    await pg.end();
+    const workerBase = `http://127.0.0.1:${workerPort}`;
+    await waitUntil('the worker', async () => (await fetch(`${workerBase}/ready`)).status === 200);
+
+    const b = PARTS.has('B') ? await benchStart(ctx) : null;
+    const cResult = PARTS.has('C') ? await benchSteps(ctx, worker, workerProbe, workerBase) : null;
+    const d = PARTS.has('D') && D_RUNS > 0 ? await benchThroughput(ctx) : null;
+
+    report(a, b, cResult, d);
   } finally {
     worker?.kill('SIGTERM');
     api.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 1500));
+    await Promise.all(
+      [worker, api].map((p) =>
+        p && p.exitCode === null
+          ? Promise.race([once(p, 'exit'), sleep(PROFILE ? 30_000 : 10_000)])
+          : undefined,
+      ),
+    );
+    if (pgOpen) await pg.end().catch(() => undefined);
     await dropDatabase(dbName).catch(() => undefined);
+    await deleteRedisKeys(prefix).catch(() => undefined);
   }
-  printTable(['scenario', 'load', 'p50', 'p99'], results);
-}
-
-/** The accept path without the product: one transaction of the same writes, then queue.add. */
-async function bareAcceptPath(dbUrl: string, sessionId: string, prefix: string): Promise<number[]> {
-  const pool = new Pool({ connectionString: dbUrl, max: 10 });
-  const queue = new Queue('bare-accept', {
-    connection: redisConnection(),
-    prefix: `${prefix}bare`,
-  });
-  const { rows } = await pool.query(
-    'select owner_id, project_id, current_agent_id from chat_sessions where id = $1',
-    [sessionId],
-  );
-  const s = rows[0] as { owner_id: string; project_id: string; current_agent_id: string };
-  const latencies = await atFixedRate(POSTS, RATE, async (i) => {
-    const client = await pool.connect();
-    const runId = randomUUID();
-    const messageId = randomUUID();
-    try {
-      await client.query('begin');
-      const seq = (
-        await client.query(
-          'update chat_sessions set last_seq = last_seq + 1 where id = $1 returning last_seq',
-          [sessionId],
-        )
-      ).rows[0].last_seq;
-      await client.query(
-        `insert into messages (id, session_id, seq, role, content, agent_id, agent_name, run_id, metadata, created_at) values ($1,$2,$3,'user',$4,$5,'x',$6,'{}',now())`,
-        [messageId, sessionId, seq, `bare ${i}`, s.current_agent_id, runId],
-      );
-      await client.query(
-        `insert into runs (id, session_id, project_id, owner_id, agent_id, agent_name, mode, status, input_message_id, steps, executions, created_at)
-         values ($1,$2,$3,$4,$5,'x','direct','cancelled',$6,'{}',0,now())`,
-        [runId, sessionId, s.project_id, s.owner_id, s.current_agent_id, messageId],
-      );
-      await client.query(
-        'insert into run_outbox (id, run_id, attempts, created_at) values ($1,$2,0,now())',
-        [randomUUID(), runId],
-      );
-      await client.query('commit');
-      await queue.add('run', { runId }, { jobId: runId });
-      await client.query('delete from run_outbox where run_id = $1', [runId]);
-    } finally {
-      client.release();
+  if (PROFILE) {
+    for (const name of ['api', 'worker']) {
+      const file = join(dir, `${name}.cpuprofile`);
+      if (existsSync(file))
+        printProfileSummary(`CPU profile of the ${name} (${file})`, summariseCpuProfile(file));
     }
-  });
-  await queue.obliterate({ force: true });
-  await queue.close();
-  await pool.end();
-  return latencies;
+    process.stdout.write(`\nProfiles kept in ${dir}\n`);
+  } else {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-/** add -> processor start with a no-op worker, same Redis. */
+// ------------------------------------------------------------------------------------------------
+// Helpers over the bench's own database and processes
+
+/** `n` new sessions like `template` (same project, owner, agent), straight in the database. */
+async function cloneSessions(ctx: Ctx, agentId: string, n: number): Promise<string[]> {
+  const template = (
+    await http<{ id: string }>(
+      'POST',
+      `${ctx.base}/v1/my/projects/${ctx.project}/sessions`,
+      { agent: agentId },
+      ctx.token,
+    )
+  ).body.id;
+  const { rows } = await ctx.pg.query<{ id: string }>(
+    `insert into chat_sessions
+     select (jsonb_populate_record(null::chat_sessions,
+               to_jsonb(s) || jsonb_build_object('id', gen_random_uuid(), 'last_seq', 0))).*
+       from chat_sessions s, generate_series(1, $2) where s.id = $1
+     returning id`,
+    [template, n],
+  );
+  return rows.map((r) => r.id);
+}
+
+const messagesUrl = (ctx: Ctx, session: string) =>
+  `${ctx.base}/v1/my/projects/${ctx.project}/sessions/${session}/messages`;
+
+async function postMessage(ctx: Ctx, session: string, content: string) {
+  const res = await http<{ run: { id: string } }>(
+    'POST',
+    messagesUrl(ctx, session),
+    { content },
+    ctx.token,
+  );
+  if (res.status !== 202)
+    throw new Error(`POST answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return res.body.run.id;
+}
+
+/** Asks a process running bench/probe.js for what it collected since the last dump. */
+async function dumpProbe(proc: ChildProcess, file: string): Promise<Probe> {
+  if (existsSync(file)) unlinkSync(file);
+  proc.kill('SIGUSR2');
+  await waitUntil('the probe dump', () => Promise.resolve(existsSync(file)), 10_000);
+  return JSON.parse(readFileSync(file, 'utf8')) as Probe;
+}
+
+async function runsFinished(ctx: Ctx, ids: string[]): Promise<boolean> {
+  const { rows } = await ctx.pg.query<{ n: number }>(
+    `select count(*)::int as n from runs where id = any($1) and finished_at is not null`,
+    [ids],
+  );
+  return rows[0].n === ids.length;
+}
+
+/** A's runs are not executed (B measures idle sessions): they and their jobs are dropped. */
+async function clearBacklog(ctx: Ctx): Promise<void> {
+  await ctx.pg.query(
+    `update runs set status = 'cancelled', finished_at = now() where status in ('queued', 'running')`,
+  );
+  await ctx.pg.query('delete from run_outbox');
+  const queue = new Queue('agent-runs', {
+    connection: redisOptions(REDIS_URL),
+    prefix: `${ctx.prefix}bull`,
+  });
+  await queue.drain(true);
+  await queue.close();
+}
+
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
+async function startBareServer(ctx: Ctx): Promise<{ base: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(__dirname, 'bare-accept-server.js')], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      DATABASE_URL: ctx.dbUrl,
+      REDIS_URL,
+      BULL_PREFIX: `${ctx.prefix}bare`,
+      OWNER_ID: ctx.ownerId,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`bare server exited with ${code}`)));
+  });
+  return { base: `http://127.0.0.1:${port}`, child };
+}
+
+// ------------------------------------------------------------------------------------------------
+// A. POST -> 202
+
+interface AcceptRow {
+  latency: Stats;
+  /** CPU of the serving process per request (the load process itself for the in-process row). */
+  cpuPerRequest: number;
+  /** CPU of the PostgreSQL backends of the bench database per request. */
+  pgCpuPerRequest: number;
+  /** Share of the machine's CPU (all cores) in use while the row was measured. */
+  machineBusy: number;
+}
+
+interface AcceptResult {
+  product: AcceptRow;
+  bareHttp: AcceptRow;
+  bareInProcess: AcceptRow;
+}
+
+async function benchAccept(ctx: Ctx): Promise<AcceptResult> {
+  const agent = ctx.agents[0].id;
+  const perTarget = A_WARMUP + A_POSTS;
+  const [productSessions, bareSessions, inProcSessions] = [
+    await cloneSessions(ctx, agent, perTarget + (PROFILE ? 100 : 0)),
+    await cloneSessions(ctx, agent, perTarget),
+    await cloneSessions(ctx, agent, perTarget),
+  ];
+  const bare = await startBareServer(ctx);
+  const inProc = await createBareAccept({
+    databaseUrl: ctx.dbUrl,
+    redisUrl: REDIS_URL,
+    prefix: `${ctx.prefix}bare-inproc`,
+  });
+  const post = async (base: string, session: string, i: number, auth?: string) => {
+    const res = await fetch(`${base}/v1/my/projects/${ctx.project}/sessions/${session}/messages`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(auth ? { authorization: `Bearer ${auth}` } : {}),
+      },
+      body: JSON.stringify({ content: `bench message ${i}` }),
+    });
+    await res.arrayBuffer();
+    if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
+  };
+  const targets = [
+    {
+      name: 'product',
+      pid: ctx.api.pid,
+      sessions: productSessions,
+      call: (s: string, i: number) => post(ctx.base, s, i, ctx.token),
+    },
+    {
+      name: 'bareHttp',
+      pid: bare.child.pid,
+      sessions: bareSessions,
+      call: (s: string, i: number) => post(bare.base, s, i),
+    },
+    {
+      name: 'bareInProcess',
+      pid: process.pid,
+      sessions: inProcSessions,
+      call: async (s: string, i: number) => {
+        const res = await inProc.accept({
+          projectId: ctx.project,
+          ownerId: ctx.ownerId,
+          sessionId: s,
+          content: `bench message ${i}`,
+        });
+        JSON.stringify(res.body);
+        if (res.status !== 202) throw new Error(`bare accept answered ${res.status}`);
+      },
+    },
+  ];
+  const used = new Map(targets.map((t) => [t.name, 0]));
+  const take = (name: string) => {
+    const i = used.get(name) ?? 0;
+    used.set(name, i + 1);
+    return i;
+  };
+  const latencies = new Map<string, number[]>(targets.map((t) => [t.name, []]));
+  const dbName = new URL(ctx.dbUrl).pathname.slice(1);
+  const cpu = new Map<string, { process: number; pg: number; busy: number; total: number }>(
+    targets.map((t) => [t.name, { process: 0, pg: 0, busy: 0, total: 0 }]),
+  );
+  const productSql: Probe = { sql: [], calls: [] };
+  try {
+    for (const t of targets)
+      await atFixedRate(A_WARMUP, A_RATE, (i) => t.call(t.sessions[take(t.name)], i));
+    const perRound = Math.ceil(A_POSTS / A_ROUNDS);
+    for (let r = 0; r < A_ROUNDS; r++) {
+      for (const t of targets) {
+        const count = Math.min(perRound, A_POSTS - r * perRound);
+        if (PROFILE && t.name === 'product') await dumpProbe(ctx.api, ctx.apiProbe);
+        const cpu0 = cpuMs(t.pid);
+        const pg0 = pgCpuMs(dbName);
+        const m0 = machineCpu();
+        const l = await atFixedRate(count, A_RATE, (i) => t.call(t.sessions[take(t.name)], i));
+        const m1 = machineCpu();
+        const acc = cpu.get(t.name);
+        if (acc) {
+          acc.process += cpuMs(t.pid) - cpu0;
+          acc.pg += pgCpuMs(dbName) - pg0;
+          acc.busy += m1.busy - m0.busy;
+          acc.total += m1.total - m0.total;
+        }
+        latencies.get(t.name)?.push(...l);
+        if (PROFILE && t.name === 'product')
+          productSql.sql.push(...(await dumpProbe(ctx.api, ctx.apiProbe)).sql);
+        await sleep(500);
+      }
+    }
+    if (PROFILE) {
+      reportSql('A. product SQL under load (API process, probe)', productSql, A_POSTS, 'request');
+      await serialTrace(ctx, productSessions.slice(used.get('product')));
+    }
+  } finally {
+    bare.child.kill('SIGTERM');
+    await inProc.close();
+  }
+  const row = (name: string): AcceptRow => {
+    const c = cpu.get(name) ?? { process: NaN, busy: NaN, total: NaN };
+    const l = latencies.get(name) ?? [];
+    return {
+      latency: stats(l),
+      cpuPerRequest: c.process / l.length,
+      machineBusy: c.busy / c.total,
+    };
+  };
+  return {
+    product: row('product'),
+    bareHttp: row('bareHttp'),
+    bareInProcess: row('bareInProcess'),
+  };
+}
+
+const shape = (sql: string) =>
+  sql
+    .replace(/'(?:[^']|'')*'/g, '?')
+    .replace(/\$\d+/g, '?')
+    .replace(/\b\d+\b/g, '?')
+    .replace(/\((?:\?, )+\?\)/g, '(?…)')
+    .slice(0, 110);
+
+/** What a process sent to PostgreSQL and Redis over a phase: per statement shape, per unit. */
+function reportSql(title: string, probe: Probe, units: number, unit: string): void {
+  const by = new Map<string, number[]>();
+  for (const s of probe.sql) {
+    const k = shape(s.sql);
+    const list = by.get(k) ?? [];
+    list.push(s.ms);
+    by.set(k, list);
+  }
+  const rows = [...by.entries()]
+    .map(([k, ms]) => ({ k, n: ms.length, total: ms.reduce((a, b) => a + b, 0), s: stats(ms) }))
+    .sort((a, b) => b.total - a.total);
+  const of = (kind: string) => probe.sql.filter((x) => x.kind === kind);
+  const sum = (xs: { ms: number }[]) => xs.reduce((a, x) => a + x.ms, 0);
+  process.stdout.write(
+    `\n${title}: ${units} ${unit}s; per ${unit}: ${(of('pg').length / units).toFixed(1)} SQL statements (${f2(sum(of('pg')) / units)} in pg calls), ` +
+      `${(of('redis').length / units).toFixed(1)} Redis commands (${f2(sum(of('redis')) / units)}), ${f2(sum(of('checkout')) / units)} waiting for pool connections\n`,
+  );
+  printTable(
+    ['statement', `per ${unit}`, 'mean', 'p50', 'p99', `ms per ${unit}`],
+    rows
+      .slice(0, 30)
+      .map((r) => [
+        r.k,
+        (r.n / units).toFixed(2),
+        f2(r.s.mean),
+        f2(r.s.p50),
+        f2(r.s.p99),
+        (r.total / units).toFixed(3),
+      ]),
+  );
+}
+
+/**
+ * Single POSTs, 30 ms apart: each request's SQL statements and Redis commands in the order sent,
+ * with the time the API spent before each (JS: HTTP, framework, guards, ORM) and in it (the round
+ * trip). Medians over the requests that show the most common sequence (a background poll landing
+ * in a request's window would shift it).
+ */
+async function serialTrace(ctx: Ctx, sessions: string[]): Promise<void> {
+  const n = Math.min(100, sessions.length);
+  if (n === 0) return;
+  await dumpProbe(ctx.api, ctx.apiProbe);
+  const windows: { from: number; to: number }[] = [];
+  for (let i = 0; i < n; i++) {
+    const from = performance.timeOrigin + performance.now();
+    await postMessage(ctx, sessions[i], `trace ${i}`);
+    windows.push({ from, to: performance.timeOrigin + performance.now() });
+    await sleep(30);
+  }
+  const probe = await dumpProbe(ctx.api, ctx.apiProbe);
+  const perRequest = windows.map((w) =>
+    probe.sql.filter((s) => s.at >= w.from && s.at <= w.to).sort((x, y) => x.at - y.at),
+  );
+  const signature = (xs: { sql: string }[]) => xs.map((x) => shape(x.sql)).join('|');
+  const counts = new Map<string, number>();
+  for (const r of perRequest) counts.set(signature(r), (counts.get(signature(r)) ?? 0) + 1);
+  const modal = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]?.[0];
+  const kept = perRequest.map((r, i) => ({ r, w: windows[i] })).filter((x) => signature(x.r) === modal);
+  if (!kept.length) return;
+  const len = kept[0].r.length;
+  const before: number[][] = Array.from({ length: len + 1 }, () => []);
+  const inCall: number[][] = Array.from({ length: len }, () => []);
+  for (const { r, w } of kept) {
+    let t = w.from;
+    r.forEach((s, i) => {
+      before[i].push(s.at - t);
+      inCall[i].push(s.ms);
+      t = Math.max(t, s.at + s.ms);
+    });
+    before[len].push(w.to - t);
+  }
+  const med = (xs: number[]) => percentile(xs, 50);
+  const rows = kept[0].r.map((s, i) => [
+    String(i + 1),
+    med(before[i]) < 0 ? '(concurrent)' : f2(med(before[i])),
+    f2(med(inCall[i])),
+    shape(s.sql),
+  ]);
+  rows.push(['', f2(med(before[len])), '', '(response reaches the client)']);
+  const totals = kept.map(({ w }) => w.to - w.from);
+  const sumBefore = before.reduce((a, b) => a + Math.max(0, med(b)), 0);
+  process.stdout.write(
+    `\nA. one POST alone (${kept.length} of ${n} requests with the modal sequence), medians: total ${f2(med(totals))}, ` +
+      `outside round trips (JS + network to the client) ${f2(sumBefore)}, pg ${f2(kept[0].r.reduce((a, s, i) => a + (s.kind === 'pg' ? med(inCall[i]) : 0), 0))}, ` +
+      `Redis ${f2(kept[0].r.reduce((a, s, i) => a + (s.kind === 'redis' ? med(inCall[i]) : 0), 0))}\n`,
+  );
+  printTable(['#', 'before it (JS)', 'round trip', 'statement / command'], rows);
+}
+
+// ------------------------------------------------------------------------------------------------
+// B. enqueue -> start
+
+interface StartResult {
+  product: Stats;
+  pickup: Stats;
+  engine: Stats;
+  accepted: Stats;
+  bare: Stats;
+}
+
+async function benchStart(ctx: Ctx): Promise<StartResult> {
+  const sessions = await cloneSessions(ctx, ctx.agents[0].id, B_RUNS + 20);
+  // Warm-up: the worker's first runs pay for JIT and connections.
+  const warm = await Promise.all(
+    sessions.slice(B_RUNS).map((s, i) => postMessage(ctx, s, `warm ${i}`)),
+  );
+  await waitUntil('B warm-up runs', () => runsFinished(ctx, warm), 60_000);
+
+  const ids: string[] = [];
+  await atFixedRate(B_RUNS, B_RATE, async (i) => {
+    ids.push(await postMessage(ctx, sessions[i], `latency ${i}`));
+  });
+  await waitUntil('B runs to finish', () => runsFinished(ctx, ids), 120_000);
+  const { rows } = await ctx.pg.query<{ id: string; started: number; created: number }>(
+    `select id, extract(epoch from started_at) * 1000 as started, extract(epoch from created_at) * 1000 as created
+       from runs where id = any($1) and started_at is not null`,
+    [ids],
+  );
+  const queue = new Queue('agent-runs', {
+    connection: redisOptions(REDIS_URL),
+    prefix: `${ctx.prefix}bull`,
+  });
+  const total: number[] = [];
+  const pickup: number[] = [];
+  const engine: number[] = [];
+  const accepted: number[] = [];
+  for (const r of rows) {
+    const job = await queue.getJob(`${r.id}.1`);
+    const started = Number(r.started);
+    accepted.push(started - Number(r.created));
+    if (!job?.processedOn) continue;
+    total.push(started - job.timestamp);
+    pickup.push(job.processedOn - job.timestamp);
+    engine.push(started - job.processedOn);
+  }
+  await queue.close();
+  return {
+    product: stats(total),
+    pickup: stats(pickup),
+    engine: stats(engine),
+    accepted: stats(accepted),
+    bare: stats(await bareQueueLatency(ctx.prefix)),
+  };
+}
+
+/** add -> processor start with a no-op worker configured as the product's, same Redis. */
 async function bareQueueLatency(prefix: string): Promise<number[]> {
   const waits: number[] = [];
-  const name = 'bare-latency';
+  let measuring = false;
+  const connection = redisOptions(REDIS_URL);
   const worker = new Worker(
-    name,
+    'agent-runs',
     async (job) => {
-      waits.push(Date.now() - (job.data as { t: number }).t);
+      const at = performance.timeOrigin + performance.now();
+      if (measuring) waits.push(at - job.timestamp);
+      return Promise.resolve();
     },
-    { connection: redisConnection(), prefix: `${prefix}bare`, concurrency: 32 },
+    {
+      connection: { ...connection, enableOfflineQueue: true, maxRetriesPerRequest: null },
+      prefix: `${prefix}bare-b`,
+      concurrency: WORKER_CONCURRENCY,
+      lockDuration: RUN_JOB_LOCK_MS,
+      stalledInterval: Math.max(500, Math.floor(RUN_JOB_LOCK_MS / 2)),
+      maxStalledCount: 10,
+    },
   );
-  const queue = new Queue(name, { connection: redisConnection(), prefix: `${prefix}bare` });
-  await atFixedRate(200, 20, async () => {
-    await queue.add('job', { t: Date.now() });
+  const queue = new Queue('agent-runs', {
+    connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 },
+    prefix: `${prefix}bare-b`,
+    defaultJobOptions: {
+      attempts: 3,
+      backoff: { type: 'exponential', delay: 1_000 },
+      removeOnComplete: { age: 3_600, count: 10_000 },
+      removeOnFail: { age: 7 * 24 * 3_600 },
+    },
   });
-  await waitUntil('bare jobs', async () => waits.length >= 200, 60_000);
+  await Promise.all([worker.waitUntilReady(), queue.waitUntilReady()]);
+  let n = 0;
+  await atFixedRate(20, B_RATE, async () => {
+    await queue.add('run', { runId: `warm-${n}`, dispatch: 1 }, { jobId: `warm-${n++}.1` });
+  });
+  await sleep(500);
+  measuring = true;
+  await atFixedRate(B_RUNS, B_RATE, async (i) => {
+    await queue.add('run', { runId: `run-${i}`, dispatch: 1 }, { jobId: `run-${i}.1` });
+  });
+  await waitUntil('bare jobs', () => Promise.resolve(waits.length >= B_RUNS), 60_000);
   await worker.close();
   await queue.obliterate({ force: true });
   await queue.close();
   return waits;
+}
+
+// ------------------------------------------------------------------------------------------------
+// C. platform time per tool-loop step
+
+interface StepsResult {
+  steps: number;
+  runs: number;
+  platform: Stats;
+  platformLlm: Stats;
+  platformTool: Stats;
+  gap: Stats;
+  gapAfterLlm: Stats;
+  gapAfterTool: Stats;
+  durationLlm: Stats;
+  durationTool: Stats;
+  modelCall: Stats;
+  toolCall: Stats;
+  setup: Stats;
+  teardown: Stats;
+  metricsModelMean: number;
+  metricsStepMean: Record<string, number>;
+  sqlPerStep: number;
+  sqlMsPerStep: number;
+  redisPerStep: number;
+  redisMsPerStep: number;
+}
+
+async function metricSums(workerBase: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${workerBase}/metrics`)).text();
+  const sums = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m =
+      /^(codelab_llm_request_duration_seconds|codelab_run_step_duration_seconds)_(sum|count)\{([^}]*)\} (\S+)$/.exec(
+        line,
+      );
+    if (!m) continue;
+    const kind = /kind="([^"]+)"/.exec(m[3])?.[1] ?? 'llm';
+    const key = `${m[1]}:${kind}:${m[2]}`;
+    sums.set(key, (sums.get(key) ?? 0) + Number(m[4]));
+  }
+  return sums;
+}
+
+async function benchSteps(
+  ctx: Ctx,
+  worker: ChildProcess,
+  probeFile: string,
+  workerBase: string,
+): Promise<StepsResult> {
+  const agent = ctx.agents[1].id;
+  const sessions = await cloneSessions(ctx, agent, C_RUNS + 2);
+  const script = Array.from(
+    { length: C_CALLS },
+    (_, i) => `/tool test_read {"text":"step ${i}","delay_ms":0}`,
+  ).join('\n');
+  const runOne = async (session: string) => {
+    const id = await postMessage(ctx, session, `tool loop\n${script}`);
+    await waitUntil('a C run', () => runsFinished(ctx, [id]), 120_000);
+    return id;
+  };
+  // Warm-up runs, not counted.
+  for (const s of sessions.slice(C_RUNS)) await runOne(s);
+  await dumpProbe(worker, probeFile);
+  const before = await metricSums(workerBase);
+  const ids: string[] = [];
+  for (const s of sessions.slice(0, C_RUNS)) ids.push(await runOne(s));
+  const after = await metricSums(workerBase);
+  const probe = await dumpProbe(worker, probeFile);
+
+  const status = await ctx.pg.query<{ status: string; n: number }>(
+    `select status, count(*)::int as n from runs where id = any($1) group by status`,
+    [ids],
+  );
+  if (status.rows.some((r) => r.status !== 'completed'))
+    throw new Error(`C runs did not all complete: ${JSON.stringify(status.rows)}`);
+  const { rows } = await ctx.pg.query<{
+    run_id: string;
+    seq: number;
+    kind: string;
+    s: number;
+    f: number;
+    run_started: number;
+    run_finished: number;
+  }>(
+    `select st.run_id, st.seq, st.kind, extract(epoch from st.started_at) * 1000 as s,
+            extract(epoch from st.finished_at) * 1000 as f,
+            extract(epoch from r.started_at) * 1000 as run_started,
+            extract(epoch from r.finished_at) * 1000 as run_finished
+       from run_steps st join runs r on r.id = st.run_id
+      where st.run_id = any($1) order by r.started_at, st.seq`,
+    [ids],
+  );
+  const steps = rows.map((r) => ({
+    ...r,
+    s: Number(r.s),
+    f: Number(r.f),
+    run_started: Number(r.run_started),
+    run_finished: Number(r.run_finished),
+  }));
+
+  // Model calls in order of the llm steps (runs are one at a time); tool calls by run and step.
+  const llmCalls = probe.calls.filter((c) => c.kind === 'llm').sort((x, y) => x.at - y.at);
+  const toolCalls = new Map<string, ProbedCall>(
+    probe.calls.filter((c) => c.kind === 'tool').map((c) => [`${c.runId}:${c.seq}`, c]),
+  );
+  const llmSteps = steps.filter((s) => s.kind === 'llm');
+  if (llmCalls.length !== llmSteps.length)
+    throw new Error(`C: ${llmCalls.length} model calls for ${llmSteps.length} llm steps`);
+  const inner = new Map<(typeof steps)[number], number>();
+  llmSteps.forEach((s, i) => inner.set(s, llmCalls[i].ms));
+  for (const s of steps) {
+    if (s.kind !== 'tool') continue;
+    const call = toolCalls.get(`${s.run_id}:${s.seq}`);
+    if (!call) throw new Error(`C: no tool call recorded for step ${s.run_id}:${s.seq}`);
+    inner.set(s, call.ms);
+  }
+
+  const platform: number[] = [];
+  const platformBy: Record<string, number[]> = { llm: [], tool: [] };
+  const gap: number[] = [];
+  const gapBy: Record<string, number[]> = { llm: [], tool: [] };
+  const durationBy: Record<string, number[]> = { llm: [], tool: [] };
+  const setup: number[] = [];
+  const teardown: number[] = [];
+  steps.forEach((s, i) => {
+    const next = steps[i + 1]?.run_id === s.run_id ? steps[i + 1] : undefined;
+    if (s.seq === 1) setup.push(s.s - s.run_started);
+    durationBy[s.kind].push(s.f - s.s);
+    const cycleEnd = next ? next.s : s.run_finished;
+    const p = cycleEnd - s.s - (inner.get(s) ?? 0);
+    platform.push(p);
+    platformBy[s.kind].push(p);
+    if (next) {
+      gap.push(next.s - s.f);
+      gapBy[s.kind].push(next.s - s.f);
+    } else teardown.push(s.run_finished - s.f);
+  });
+
+  const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+  const mean = (metric: string, kind: string) =>
+    (1000 * delta(`${metric}:${kind}:sum`)) / (delta(`${metric}:${kind}:count`) || NaN);
+  const sqlStatements = probe.sql.filter((s) => s.kind === 'pg');
+  const redisCommands = probe.sql.filter((s) => s.kind === 'redis');
+  if (PROFILE)
+    reportSql('C. worker SQL during the tool loops (probe)', probe, steps.length, 'step');
+  return {
+    steps: steps.length,
+    runs: ids.length,
+    platform: stats(platform),
+    platformLlm: stats(platformBy.llm),
+    platformTool: stats(platformBy.tool),
+    gap: stats(gap),
+    gapAfterLlm: stats(gapBy.llm),
+    gapAfterTool: stats(gapBy.tool),
+    durationLlm: stats(durationBy.llm),
+    durationTool: stats(durationBy.tool),
+    modelCall: stats(llmCalls.map((c) => c.ms)),
+    toolCall: stats([...toolCalls.values()].map((c) => c.ms)),
+    setup: stats(setup),
+    teardown: stats(teardown),
+    metricsModelMean: mean('codelab_llm_request_duration_seconds', 'llm'),
+    metricsStepMean: {
+      llm: mean('codelab_run_step_duration_seconds', 'llm'),
+      tool: mean('codelab_run_step_duration_seconds', 'tool'),
+    },
+    sqlPerStep: sqlStatements.length / steps.length,
+    sqlMsPerStep: sqlStatements.reduce((a, s) => a + s.ms, 0) / steps.length,
+    redisPerStep: redisCommands.length / steps.length,
+    redisMsPerStep: redisCommands.reduce((a, s) => a + s.ms, 0) / steps.length,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// D. throughput
+
+async function benchThroughput(ctx: Ctx): Promise<{ runs: number; seconds: number }> {
+  const sessions: string[] = [];
+  for (const a of ctx.agents) sessions.push(...(await cloneSessions(ctx, a.id, 20)));
+  const start = performance.now();
+  const ids: string[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < D_RUNS) {
+        const i = next++;
+        ids.push(await postMessage(ctx, sessions[i % sessions.length], `throughput ${i}`));
+      }
+    }),
+  );
+  await waitUntil('D runs to finish', () => runsFinished(ctx, ids), 300_000);
+  const seconds = (performance.now() - start) / 1000;
+  const { rows } = await ctx.pg.query<{ n: number }>(
+    `select count(*)::int as n from runs where id = any($1) and status = 'completed'`,
+    [ids],
+  );
+  return { runs: rows[0].n, seconds };
+}
+
+// ------------------------------------------------------------------------------------------------
+
+function report(
+  a: AcceptResult | null,
+  b: StartResult | null,
+  c: StepsResult | null,
+  d: { runs: number; seconds: number } | null,
+): void {
+  const head = ['', 'n', 'p50', 'p95', 'p99', 'max'];
+  if (a) {
+    process.stdout.write(
+      `\nA. POST message -> 202 at ${A_RATE}/s (${A_POSTS} measured per row, ${A_ROUNDS} alternating rounds, after ${A_WARMUP} warm-up)${PROFILE ? ' — UNDER PROFILER' : ''}`,
+    );
+    const aCells = (r: AcceptRow) => [
+      ...statCells(r.latency),
+      f2(r.cpuPerRequest),
+      f2(r.pgCpuPerRequest),
+      `${(100 * r.machineBusy).toFixed(0)} %`,
+    ];
+    printTable(
+      [...head, 'CPU/req', 'PG CPU/req', 'machine busy'],
+      [
+        ['product (API process)', ...aCells(a.product)],
+        ['bare: node:http + pg + queue.add (own process)', ...aCells(a.bareHttp)],
+        ['bare: same, in the load process (no HTTP)', ...aCells(a.bareInProcess)],
+      ],
+    );
+    const [ap, ab] = [a.product.latency, a.bareHttp.latency];
+    process.stdout.write(
+      `goal p50 <= bare + 1 ms: ${f2(ap.p50)} vs ${f2(ab.p50 + 1)} (+${f2(ap.p50 - ab.p50)}, x${(ap.p50 / ab.p50).toFixed(2)}) ${verdict(ap.p50 <= ab.p50 + 1)}; ` +
+        `goal p99 <= 10 ms: ${f2(ap.p99)} ${verdict(ap.p99 <= 10)}\n` +
+        `(CPU/req: CPU time of the serving process per request, the in-process row's includes the load generator; PG CPU/req: the bench database's backends; 10 ms ticks)\n`,
+    );
+  }
+  if (b) {
+    process.stdout.write(
+      `\nB. enqueue -> run start at ${B_RATE}/s (worker concurrency ${WORKER_CONCURRENCY})`,
+    );
+    printTable(head, [
+      ['product: job timestamp -> runs.started_at', ...statCells(b.product)],
+      ['  of which BullMQ pickup (-> processedOn)', ...statCells(b.pickup)],
+      ['  of which engine before claim (processedOn -> started_at)', ...statCells(b.engine)],
+      ['bare BullMQ: job timestamp -> no-op processor', ...statCells(b.bare)],
+      ['product: runs.created_at (POST tx start) -> started_at', ...statCells(b.accepted)],
+    ]);
+    process.stdout.write(
+      `goal p99 <= 1.5 x bare: ${f2(b.product.p99)} vs ${f2(1.5 * b.bare.p99)} (x${(b.product.p99 / b.bare.p99).toFixed(2)}) ${verdict(b.product.p99 <= 1.5 * b.bare.p99)}\n`,
+    );
+  }
+  if (c) {
+    process.stdout.write(
+      `\nC. tool loop: ${c.runs} runs x (${C_CALLS} test_read calls, delay 0) = ${c.steps} steps, offline model at 0 ms/token, one run at a time`,
+    );
+    printTable(head, [
+      ['platform per step (cycle - model/tool call)', ...statCells(c.platform)],
+      ['  llm steps', ...statCells(c.platformLlm)],
+      ['  tool steps', ...statCells(c.platformTool)],
+      ['gap between steps (finished_at -> next started_at)', ...statCells(c.gap)],
+      ['  after an llm step', ...statCells(c.gapAfterLlm)],
+      ['  after a tool step', ...statCells(c.gapAfterTool)],
+      ['journal duration_ms, llm steps', ...statCells(c.durationLlm)],
+      ['journal duration_ms, tool steps', ...statCells(c.durationTool)],
+      ['model call (ModelCaller.call)', ...statCells(c.modelCall)],
+      ['tool call (test_read execute)', ...statCells(c.toolCall)],
+      ['run setup: started_at -> first step', ...statCells(c.setup)],
+      ['run end: last step finished_at -> run finished_at', ...statCells(c.teardown)],
+    ]);
+    process.stdout.write(
+      `cross-check from the worker's /metrics: model call mean ${f2(c.metricsModelMean)}; codelab_run_step_duration_seconds mean llm ${f2(c.metricsStepMean.llm)}, tool ${f2(c.metricsStepMean.tool)}\n` +
+        `per step (worker, all its traffic while the loops ran): ${c.sqlPerStep.toFixed(1)} SQL statements, ${f2(c.sqlMsPerStep)} in pg calls; ${c.redisPerStep.toFixed(1)} Redis commands, ${f2(c.redisMsPerStep)}\n` +
+        `goal platform p50 <= 5 ms: ${f2(c.platform.p50)} ${verdict(c.platform.p50 <= 5)}\n`,
+    );
+  }
+  if (d)
+    process.stdout.write(
+      `\nD. direct calls end to end: ${d.runs} runs in ${d.seconds.toFixed(1)} s = ${(d.runs / d.seconds).toFixed(1)} runs/s\n`,
+    );
 }
 
 void main().catch((error: unknown) => {

@@ -91,7 +91,7 @@ export class WorkerFleet {
   }
 
   /** Extra worker env from FAULT_WORKER_ENV (JSON), applied last: e.g. '{"RUN_LEASE_TTL_MS":""}'. */
-  private env(port: number): Record<string, string> {
+  private env(port: number, own: Record<string, string> = {}): Record<string, string> {
     const extra = process.env.FAULT_WORKER_ENV
       ? (JSON.parse(process.env.FAULT_WORKER_ENV) as Record<string, string>)
       : {};
@@ -102,6 +102,7 @@ export class WorkerFleet {
       LOG_LEVEL: 'info',
       ...this.options.env,
       ...extra,
+      ...own,
       WORKER_PORT: String(port),
     };
   }
@@ -115,13 +116,20 @@ export class WorkerFleet {
     await Promise.all(Array.from({ length: n }, (_, i) => this.spawn(this.slots.length + i)));
   }
 
-  /** Starts a process in `slot` (replacing the slot's entry); waits for /ready unless told not to. */
-  async spawn(slot: number, waitReady = true): Promise<FleetWorker> {
+  /**
+   * Starts a process in `slot` (replacing the slot's entry); waits for /ready unless told not to.
+   * `env` is this process's own on top of the fleet's (e.g. a crash point).
+   */
+  async spawn(
+    slot: number,
+    waitReady = true,
+    env: Record<string, string> = {},
+  ): Promise<FleetWorker> {
     const port = await freePort();
     const cwd = mkdtempSync(join(tmpdir(), 'codelab-worker-'));
     const messages = new Map<string, number>();
     let partial = '';
-    const app = startAppProcess(this.env(port), cwd, {
+    const app = startAppProcess(this.env(port, env), cwd, {
       detached: true,
       maxOutputChars: this.options.maxOutputChars ?? 256 * 1024,
       onData: (chunk) => {

@@ -325,16 +325,24 @@ export class AgentRunHandler implements RunHandler {
           todo[i + batch.length].step?.status !== StepStatus.Awaiting
         )
           batch.push(todo[i + batch.length]);
-      const outcomes = await Promise.all(
+      // Executed together; journalled (with their messages) in call order, so the conversation
+      // reads in step order. (A read whose result was not journalled yet runs again after a crash.)
+      const commits = await Promise.all(
         batch.map((item) => this.toolCall(ctx, agent, tools, item.seq, item.call, item.step)),
       );
-      const parked = outcomes.find((o) => o !== null);
-      if (parked) return parked;
+      for (const commit of commits) {
+        const parked = await commit();
+        if (parked) return parked;
+      }
       i += batch.length;
     }
     return null;
   }
 
+  /**
+   * Runs one tool call (or settles it from the journal) and returns how to journal its outcome:
+   * the caller commits the outcomes of a batch in call order.
+   */
   private async toolCall(
     ctx: RunContext,
     agent: Agent,
@@ -342,13 +350,15 @@ export class AgentRunHandler implements RunHandler {
     seq: number,
     call: ToolCallRecord,
     step: RunStep | undefined,
-  ): Promise<RunOutcome | null> {
+  ): Promise<() => Promise<RunOutcome | null>> {
     const { journal } = ctx;
     const tool = tools.find((t) => t.name === call.name);
     const effect = effectOf(call.name, tool);
+    const done = async () => null;
     if (step && FINISHED_STEP_STATUSES.includes(step.status)) {
       // Finished (e.g. resolved while the run was parked) but its message not yet written.
-      if (!step.messageId)
+      if (step.messageId) return done;
+      return async () => {
         await this.recordResult(
           ctx,
           agent,
@@ -357,7 +367,8 @@ export class AgentRunHandler implements RunHandler {
           step.status,
           step.result ?? step.error ?? {},
         );
-      return null;
+        return null;
+      };
     }
     if (
       step?.status === StepStatus.Started &&
@@ -365,12 +376,14 @@ export class AgentRunHandler implements RunHandler {
       effect !== StepEffect.None
     ) {
       // It may or may not have happened: never re-apply it; the model decides what to do.
-      await this.recordResult(ctx, agent, seq, call, StepStatus.UnknownOutcome, {
-        error: 'UNKNOWN_OUTCOME',
-        message:
-          'This call was interrupted before it reported back; whether it took effect is unknown. Check the current state before trying again.',
-      });
-      return null;
+      return async () => {
+        await this.recordResult(ctx, agent, seq, call, StepStatus.UnknownOutcome, {
+          error: 'UNKNOWN_OUTCOME',
+          message:
+            'This call was interrupted before it reported back; whether it took effect is unknown. Check the current state before trying again.',
+        });
+        return null;
+      };
     }
     await journal.start({
       seq,
@@ -384,22 +397,27 @@ export class AgentRunHandler implements RunHandler {
     const started = Date.now();
     const result = await this.invoke(ctx, agent, tool, seq, call);
     crashPoint('agent:tool-executed');
-    if (result.kind === 'park') {
-      await journal.finish(seq, { status: StepStatus.Awaiting, result: { reason: result.reason } });
-      return { kind: 'parked', status: result.status, reason: result.reason };
-    }
-    const ok = result.kind === 'ok';
-    await this.recordResult(
-      ctx,
-      agent,
-      seq,
-      call,
-      ok ? StepStatus.Succeeded : StepStatus.Failed,
-      ok ? { output: result.output } : { error: result.code, message: result.message },
-    );
-    this.stepTime.observe({ kind: 'tool' }, (Date.now() - started) / 1000);
-    crashPoint('agent:tool-finished');
-    return null;
+    return async () => {
+      if (result.kind === 'park') {
+        await journal.finish(seq, {
+          status: StepStatus.Awaiting,
+          result: { reason: result.reason },
+        });
+        return { kind: 'parked', status: result.status, reason: result.reason };
+      }
+      const ok = result.kind === 'ok';
+      await this.recordResult(
+        ctx,
+        agent,
+        seq,
+        call,
+        ok ? StepStatus.Succeeded : StepStatus.Failed,
+        ok ? { output: result.output } : { error: result.code, message: result.message },
+      );
+      this.stepTime.observe({ kind: 'tool' }, (Date.now() - started) / 1000);
+      crashPoint('agent:tool-finished');
+      return null;
+    };
   }
 
   /** The policy decides first; then the tool, if this process has it. */

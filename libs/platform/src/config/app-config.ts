@@ -45,6 +45,7 @@ export interface AppConfig {
   runStaleAfterMs: number;
   runLeaseTtlMs: number;
   runJobLockMs: number;
+  runMaxStalls: number;
   workerLivenessTtlMs: number;
   idempotencyTtlHours: number;
   /** Test-only tools (test_read, test_write, test_park, test_fail); never in production. */
@@ -121,6 +122,7 @@ export const ENV_DEFAULTS = {
   RUN_STALE_AFTER_MS: '30000',
   RUN_LEASE_TTL_MS: '30000',
   RUN_JOB_LOCK_MS: '5000',
+  RUN_MAX_STALLS: '10',
   WORKER_LIVENESS_TTL_MS: '2000',
   IDEMPOTENCY_TTL_HOURS: '24',
   TEST_TOOLS: 'false',
@@ -261,6 +263,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     runStaleAfterMs: r.int('RUN_STALE_AFTER_MS', 1_000, 3_600_000),
     runLeaseTtlMs: r.int('RUN_LEASE_TTL_MS', 1_000, 600_000),
     runJobLockMs: r.int('RUN_JOB_LOCK_MS', 1_000, 600_000),
+    runMaxStalls: r.int('RUN_MAX_STALLS', 1, 1_000),
     workerLivenessTtlMs: r.int('WORKER_LIVENESS_TTL_MS', 500, 60_000),
     idempotencyTtlHours: r.int('IDEMPOTENCY_TTL_HOURS', 1, 24 * 365),
     testTools: {

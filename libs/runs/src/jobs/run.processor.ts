@@ -34,10 +34,6 @@ type RunJob = Job<RunJobData & RetryState>;
 // While PostgreSQL or Redis is down a run is retried forever, at most this far apart: it must resume
 // within seconds of the database's return, and an outage is no reason to fail it.
 const OUTAGE_RETRY_MAX_MS = 5_000;
-// A job stalled this many times (its worker died or hung each time) is a dead letter. Generous:
-// locks are short, and a re-delivery is harmless (fencing), so only a run that keeps killing its
-// workers should end here.
-const MAX_STALLED = 10;
 
 /**
  * Consumes the runs queue on a BullMQ Worker of its own, configured as BullMQ documents for
@@ -75,7 +71,10 @@ export class RunProcessor implements OnApplicationBootstrap, BeforeApplicationSh
         // A crashed worker's job is re-delivered once its lock lapses (BullMQ's stalled-job check).
         lockDuration: lockMs,
         stalledInterval: Math.max(500, Math.floor(lockMs / 2)),
-        maxStalledCount: MAX_STALLED,
+        // A job whose worker died or hung this many times is a dead letter. Generous: locks are
+        // short and a re-delivery is harmless (fencing); only a run that keeps killing its
+        // workers should end there.
+        maxStalledCount: this.config.runMaxStalls,
         autorun: false,
       },
     );
