@@ -4,7 +4,8 @@
  * api|worker from dist/apps/api/src/main.js) on a database and a Redis key prefix of the
  * benchmark's own, both removed at the end; the load comes from this process.
  *
- * A. POST message -> 202 at a fixed rate (BENCH_A_RATE, default 200/s), no worker running (the
+ * A. POST message -> 202 at fixed rates (BENCH_A_RATES, default 200,100 /s; the goals are for the
+ *    first), no worker running (the
  *    pure accept path). Every POST goes to a session of its own, so every one takes the whole
  *    path: head of its lane -> dispatch + outbox row -> queue.add -> outbox delete. Baseline:
  *    bench/bare-accept-server.ts, a node:http process issuing the product's SQL statement for
@@ -44,10 +45,16 @@
  *
  * D. End-to-end direct calls per second (BENCH_THROUGHPUT_RUNS, default 400; 0 skips).
  *
- * BENCH_PROFILE=1 additionally: the API runs under --cpu-prof and the probe during A (its SQL,
- * statement by statement, and a serial trace of single requests: time between statements is the
- * framework/ORM's), the worker under --cpu-prof; summaries are printed, the profiles kept.
- * Numbers taken under the profiler are inflated; take the goal numbers from a run without it.
+ * BENCH_PROFILE=sql: the API also runs with bench/probe.js: A prints the product's SQL and Redis
+ * traffic per request under load and a serial trace of single POSTs (each statement/command in
+ * order, time before it = JS in the API, time in it = round trip); C prints the worker's traffic
+ * per step. BENCH_PROFILE=cpu (or 1): that plus --cpu-prof on the API and the worker, summarised
+ * (self time by package and function; `npm run bench:cpu-profile -- <file>` for one file) and
+ * kept. Profiles cover the processes' whole life: use BENCH_PARTS=A (or C) to isolate a part.
+ * Numbers taken under the probe/profiler are inflated; goals are judged on runs without them.
+ * Other knobs: BENCH_PARTS (A,B,C,D), BENCH_A_RATES, BENCH_A_POSTS, BENCH_A_WARMUP,
+ * BENCH_A_ROUNDS, BENCH_B_RATE, BENCH_B_RUNS, BENCH_C_RUNS, BENCH_C_CALLS, BENCH_THROUGHPUT_RUNS,
+ * BENCH_WORKER_CONCURRENCY; BENCH_POSTGRES_URL, BENCH_REDIS_URL (bench/support.ts).
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -61,7 +68,7 @@ import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { createBareAccept, redisOptions } from './bare-accept';
 import { printProfileSummary, summariseCpuProfile } from './cpu-profile';
-import type { Probe, ProbedCall } from './probe';
+import type { Probe, ProbedCall, ProbedStatement } from './probe';
 import {
   atFixedRate,
   createBenchProject,
@@ -77,7 +84,10 @@ import {
 } from './support';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const A_RATE = num('BENCH_A_RATE', num('BENCH_RATE', 200));
+/** The first rate is the goal's; further ones show the latency where the API is not saturated. */
+const A_RATES = (process.env.BENCH_A_RATES ?? process.env.BENCH_A_RATE ?? '200,100')
+  .split(',')
+  .map(Number);
 const A_POSTS = num('BENCH_A_POSTS', num('BENCH_POSTS', 2000));
 const A_WARMUP = num('BENCH_A_WARMUP', 400);
 const A_ROUNDS = num('BENCH_A_ROUNDS', 2);
@@ -88,7 +98,10 @@ const C_CALLS = num('BENCH_C_CALLS', 20);
 const D_RUNS = num('BENCH_THROUGHPUT_RUNS', 400);
 const WORKER_CONCURRENCY = num('BENCH_WORKER_CONCURRENCY', 8);
 const RUN_JOB_LOCK_MS = 5_000; // the product's default RUN_JOB_LOCK_MS
-const PROFILE = process.env.BENCH_PROFILE === '1';
+/** BENCH_PROFILE=sql: probe the API (SQL/Redis reports, serial trace); =cpu or 1: and --cpu-prof. */
+const PROFILE = process.env.BENCH_PROFILE ?? '';
+const PROBE_API = ['1', 'sql', 'cpu'].includes(PROFILE);
+const CPU_PROFILE = ['1', 'cpu'].includes(PROFILE);
 /** Which parts to run, e.g. BENCH_PARTS=A or A,C (default all). */
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'A,B,C,D').toUpperCase().split(','));
 
@@ -99,18 +112,26 @@ function cpuMs(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-/** CPU time used so far by the PostgreSQL backends connected to `db` (ms). */
-function pgCpuMs(db: string): number {
-  let total = 0;
+/** CPU time used so far by each PostgreSQL backend connected to `db` (pid -> ms). */
+function pgCpu(db: string): Map<number, number> {
+  const out = new Map<number, number>();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (cmd.startsWith('postgres: ') && cmd.includes(` ${db} `)) total += cpuMs(Number(pid));
+      if (cmd.startsWith('postgres: ') && cmd.includes(` ${db} `))
+        out.set(Number(pid), cpuMs(Number(pid)));
     } catch {
       /* gone meanwhile */
     }
   }
+  return out;
+}
+
+/** CPU the backends used between two snapshots (backends that exited meanwhile are not counted). */
+function pgCpuDelta(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
   return total;
 }
 
@@ -183,11 +204,13 @@ async function main(): Promise<void> {
   };
   const probeArgs = ['--require', join(__dirname, 'probe.js')];
   const cpuProf = (name: string) =>
-    PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}.cpuprofile`] : [];
+    CPU_PROFILE
+      ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}.cpuprofile`]
+      : [];
   const apiProbe = join(dir, 'api-probe.json');
   const api = startProcess(
     { ...common, APP_ROLE: 'api', PORT: String(port), BENCH_PROBE_FILE: apiProbe },
-    PROFILE ? [...probeArgs, ...cpuProf('api')] : [],
+    PROBE_API ? [...probeArgs, ...cpuProf('api')] : [],
   );
   let worker: ChildProcess | undefined;
   const pg = new Client({ connectionString: dbUrl });
@@ -233,7 +256,9 @@ async function main(): Promise<void> {
     );
     if (c.status !== 200) throw new Error(`configuring the C agent answered ${c.status}`);
 
-    const a = PARTS.has('A') ? await benchAccept(ctx) : null;
+    const a: AcceptResult[] = [];
+    if (PARTS.has('A'))
+      for (const [i, rate] of A_RATES.entries()) a.push(await benchAccept(ctx, rate, i === 0));
     await clearBacklog(ctx);
 
     const workerPort = await freePort();
@@ -252,7 +277,7 @@ async function main(): Promise<void> {
     const workerBase = `http://127.0.0.1:${workerPort}`;
     await waitUntil('the worker', async () => (await fetch(`${workerBase}/ready`)).status === 200);
 
-    const b = PARTS.has('B') ? await benchStart(ctx) : null;
+    const b = PARTS.has('B') ? await benchStart(ctx, worker, workerProbe) : null;
     const cResult = PARTS.has('C') ? await benchSteps(ctx, worker, workerProbe, workerBase) : null;
     const d = PARTS.has('D') && D_RUNS > 0 ? await benchThroughput(ctx) : null;
 
@@ -263,7 +288,7 @@ async function main(): Promise<void> {
     await Promise.all(
       [worker, api].map((p) =>
         p && p.exitCode === null
-          ? Promise.race([once(p, 'exit'), sleep(PROFILE ? 30_000 : 10_000)])
+          ? Promise.race([once(p, 'exit'), sleep(CPU_PROFILE ? 30_000 : 10_000)])
           : undefined,
       ),
     );
@@ -271,13 +296,15 @@ async function main(): Promise<void> {
     await dropDatabase(dbName).catch(() => undefined);
     await deleteRedisKeys(prefix).catch(() => undefined);
   }
-  if (PROFILE) {
+  if (CPU_PROFILE) {
     for (const name of ['api', 'worker']) {
       const file = join(dir, `${name}.cpuprofile`);
       if (existsSync(file))
         printProfileSummary(`CPU profile of the ${name} (${file})`, summariseCpuProfile(file));
     }
-    process.stdout.write(`\nProfiles kept in ${dir}\n`);
+  }
+  if (PROBE_API) {
+    process.stdout.write(`\nProbe dumps${CPU_PROFILE ? ' and CPU profiles' : ''} kept in ${dir}\n`);
   } else {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -397,16 +424,17 @@ interface AcceptRow {
 }
 
 interface AcceptResult {
+  rate: number;
   product: AcceptRow;
   bareHttp: AcceptRow;
   bareInProcess: AcceptRow;
 }
 
-async function benchAccept(ctx: Ctx): Promise<AcceptResult> {
+async function benchAccept(ctx: Ctx, rate: number, trace: boolean): Promise<AcceptResult> {
   const agent = ctx.agents[0].id;
   const perTarget = A_WARMUP + A_POSTS;
   const [productSessions, bareSessions, inProcSessions] = [
-    await cloneSessions(ctx, agent, perTarget + (PROFILE ? 100 : 0)),
+    await cloneSessions(ctx, agent, perTarget + (PROBE_API && trace ? 100 : 0)),
     await cloneSessions(ctx, agent, perTarget),
     await cloneSessions(ctx, agent, perTarget),
   ];
@@ -471,32 +499,37 @@ async function benchAccept(ctx: Ctx): Promise<AcceptResult> {
   const productSql: Probe = { sql: [], calls: [] };
   try {
     for (const t of targets)
-      await atFixedRate(A_WARMUP, A_RATE, (i) => t.call(t.sessions[take(t.name)], i));
+      await atFixedRate(A_WARMUP, rate, (i) => t.call(t.sessions[take(t.name)], i));
     const perRound = Math.ceil(A_POSTS / A_ROUNDS);
     for (let r = 0; r < A_ROUNDS; r++) {
       for (const t of targets) {
         const count = Math.min(perRound, A_POSTS - r * perRound);
-        if (PROFILE && t.name === 'product') await dumpProbe(ctx.api, ctx.apiProbe);
+        if (PROBE_API && t.name === 'product') await dumpProbe(ctx.api, ctx.apiProbe);
         const cpu0 = cpuMs(t.pid);
-        const pg0 = pgCpuMs(dbName);
+        const pg0 = pgCpu(dbName);
         const m0 = machineCpu();
-        const l = await atFixedRate(count, A_RATE, (i) => t.call(t.sessions[take(t.name)], i));
+        const l = await atFixedRate(count, rate, (i) => t.call(t.sessions[take(t.name)], i));
         const m1 = machineCpu();
         const acc = cpu.get(t.name);
         if (acc) {
           acc.process += cpuMs(t.pid) - cpu0;
-          acc.pg += pgCpuMs(dbName) - pg0;
+          acc.pg += pgCpuDelta(pg0, pgCpu(dbName));
           acc.busy += m1.busy - m0.busy;
           acc.total += m1.total - m0.total;
         }
         latencies.get(t.name)?.push(...l);
-        if (PROFILE && t.name === 'product')
+        if (PROBE_API && t.name === 'product')
           productSql.sql.push(...(await dumpProbe(ctx.api, ctx.apiProbe)).sql);
         await sleep(500);
       }
     }
-    if (PROFILE) {
-      reportSql('A. product SQL under load (API process, probe)', productSql, A_POSTS, 'request');
+    if (PROBE_API && trace) {
+      reportSql(
+        'A. product traffic under load (API process, probe)',
+        productSql,
+        A_POSTS,
+        'request',
+      );
       await serialTrace(ctx, productSessions.slice(used.get('product')));
     }
   } finally {
@@ -504,15 +537,17 @@ async function benchAccept(ctx: Ctx): Promise<AcceptResult> {
     await inProc.close();
   }
   const row = (name: string): AcceptRow => {
-    const c = cpu.get(name) ?? { process: NaN, busy: NaN, total: NaN };
+    const c = cpu.get(name) ?? { process: NaN, pg: NaN, busy: NaN, total: NaN };
     const l = latencies.get(name) ?? [];
     return {
       latency: stats(l),
       cpuPerRequest: c.process / l.length,
+      pgCpuPerRequest: c.pg / l.length,
       machineBusy: c.busy / c.total,
     };
   };
   return {
+    rate,
     product: row('product'),
     bareHttp: row('bareHttp'),
     bareInProcess: row('bareInProcess'),
@@ -560,12 +595,58 @@ function reportSql(title: string, probe: Probe, units: number, unit: string): vo
   );
 }
 
+interface TraceGroup {
+  from: number;
+  to: number;
+  entries: ProbedStatement[];
+}
+
 /**
- * Single POSTs, 30 ms apart: each request's SQL statements and Redis commands in the order sent,
- * with the time the API spent before each (JS: HTTP, framework, guards, ORM) and in it (the round
- * trip). Medians over the requests that show the most common sequence (a background poll landing
- * in a request's window would shift it).
+ * One unit of work (a request, a run's start, a step) as the process's SQL statements and Redis
+ * commands in the order sent: the time before each (JS in the process: HTTP, framework, guards,
+ * ORM) and in it (the round trip). Medians over the groups showing the most common sequence (a
+ * background poll landing in a group would shift its positions).
  */
+function printSequence(title: string, groups: TraceGroup[], endLabel: string): void {
+  const signature = (xs: { sql: string }[]) => xs.map((x) => shape(x.sql)).join('|');
+  const counts = new Map<string, number>();
+  for (const g of groups)
+    counts.set(signature(g.entries), (counts.get(signature(g.entries)) ?? 0) + 1);
+  const modal = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]?.[0];
+  const kept = groups.filter((g) => signature(g.entries) === modal);
+  if (!kept.length) return;
+  const len = kept[0].entries.length;
+  const before: number[][] = Array.from({ length: len + 1 }, () => []);
+  const inCall: number[][] = Array.from({ length: len }, () => []);
+  for (const g of kept) {
+    let t = g.from;
+    g.entries.forEach((s, i) => {
+      before[i].push(s.at - t);
+      inCall[i].push(s.ms);
+      t = Math.max(t, s.at + s.ms);
+    });
+    before[len].push(g.to - t);
+  }
+  const med = (xs: number[]) => percentile(xs, 50);
+  const rows = kept[0].entries.map((s, i) => [
+    String(i + 1),
+    med(before[i]) < 0 ? '(concurrent)' : f2(med(before[i])),
+    f2(med(inCall[i])),
+    shape(s.sql),
+  ]);
+  rows.push(['', f2(med(before[len])), '', endLabel]);
+  const sumKind = (kind: string) =>
+    kept[0].entries.reduce((a, s, i) => a + (s.kind === kind ? med(inCall[i]) : 0), 0);
+  const outside = before.reduce((a, b) => a + Math.max(0, med(b)), 0);
+  process.stdout.write(
+    `\n${title} (${kept.length} of ${groups.length} with the most common sequence), medians: total ${f2(med(kept.map((g) => g.to - g.from)))}, ` +
+      `JS between round trips ${f2(outside)}, pg ${f2(sumKind('pg'))} (${kept[0].entries.filter((e) => e.kind === 'pg').length} statements), ` +
+      `Redis ${f2(sumKind('redis'))} (${kept[0].entries.filter((e) => e.kind === 'redis').length} commands)\n`,
+  );
+  printTable(['#', 'before it (JS)', 'round trip', 'statement / command'], rows);
+}
+
+/** Single POSTs, 30 ms apart, each traced from the client's send to the client's receipt. */
 async function serialTrace(ctx: Ctx, sessions: string[]): Promise<void> {
   const n = Math.min(100, sessions.length);
   if (n === 0) return;
@@ -578,43 +659,14 @@ async function serialTrace(ctx: Ctx, sessions: string[]): Promise<void> {
     await sleep(30);
   }
   const probe = await dumpProbe(ctx.api, ctx.apiProbe);
-  const perRequest = windows.map((w) =>
-    probe.sql.filter((s) => s.at >= w.from && s.at <= w.to).sort((x, y) => x.at - y.at),
+  printSequence(
+    'A. one POST alone, client send -> response (API process)',
+    windows.map((w) => ({
+      ...w,
+      entries: probe.sql.filter((s) => s.at >= w.from && s.at <= w.to).sort((x, y) => x.at - y.at),
+    })),
+    '(response reaches the client)',
   );
-  const signature = (xs: { sql: string }[]) => xs.map((x) => shape(x.sql)).join('|');
-  const counts = new Map<string, number>();
-  for (const r of perRequest) counts.set(signature(r), (counts.get(signature(r)) ?? 0) + 1);
-  const modal = [...counts.entries()].sort((x, y) => y[1] - x[1])[0]?.[0];
-  const kept = perRequest.map((r, i) => ({ r, w: windows[i] })).filter((x) => signature(x.r) === modal);
-  if (!kept.length) return;
-  const len = kept[0].r.length;
-  const before: number[][] = Array.from({ length: len + 1 }, () => []);
-  const inCall: number[][] = Array.from({ length: len }, () => []);
-  for (const { r, w } of kept) {
-    let t = w.from;
-    r.forEach((s, i) => {
-      before[i].push(s.at - t);
-      inCall[i].push(s.ms);
-      t = Math.max(t, s.at + s.ms);
-    });
-    before[len].push(w.to - t);
-  }
-  const med = (xs: number[]) => percentile(xs, 50);
-  const rows = kept[0].r.map((s, i) => [
-    String(i + 1),
-    med(before[i]) < 0 ? '(concurrent)' : f2(med(before[i])),
-    f2(med(inCall[i])),
-    shape(s.sql),
-  ]);
-  rows.push(['', f2(med(before[len])), '', '(response reaches the client)']);
-  const totals = kept.map(({ w }) => w.to - w.from);
-  const sumBefore = before.reduce((a, b) => a + Math.max(0, med(b)), 0);
-  process.stdout.write(
-    `\nA. one POST alone (${kept.length} of ${n} requests with the modal sequence), medians: total ${f2(med(totals))}, ` +
-      `outside round trips (JS + network to the client) ${f2(sumBefore)}, pg ${f2(kept[0].r.reduce((a, s, i) => a + (s.kind === 'pg' ? med(inCall[i]) : 0), 0))}, ` +
-      `Redis ${f2(kept[0].r.reduce((a, s, i) => a + (s.kind === 'redis' ? med(inCall[i]) : 0), 0))}\n`,
-  );
-  printTable(['#', 'before it (JS)', 'round trip', 'statement / command'], rows);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -628,7 +680,7 @@ interface StartResult {
   bare: Stats;
 }
 
-async function benchStart(ctx: Ctx): Promise<StartResult> {
+async function benchStart(ctx: Ctx, worker: ChildProcess, probeFile: string): Promise<StartResult> {
   const sessions = await cloneSessions(ctx, ctx.agents[0].id, B_RUNS + 20);
   // Warm-up: the worker's first runs pay for JIT and connections.
   const warm = await Promise.all(
@@ -663,6 +715,7 @@ async function benchStart(ctx: Ctx): Promise<StartResult> {
     pickup.push(job.processedOn - job.timestamp);
     engine.push(started - job.processedOn);
   }
+  if (PROBE_API) await traceStarts(ctx, queue, worker, probeFile);
   await queue.close();
   return {
     product: stats(total),
@@ -671,6 +724,45 @@ async function benchStart(ctx: Ctx): Promise<StartResult> {
     accepted: stats(accepted),
     bare: stats(await bareQueueLatency(ctx.prefix)),
   };
+}
+
+/** Runs one at a time: the worker's traffic from BullMQ's pickup to the claim that starts the run. */
+async function traceStarts(
+  ctx: Ctx,
+  queue: Queue,
+  worker: ChildProcess,
+  probeFile: string,
+): Promise<void> {
+  const sessions = await cloneSessions(ctx, ctx.agents[0].id, 50);
+  await dumpProbe(worker, probeFile);
+  const ids: string[] = [];
+  for (const s of sessions) {
+    const id = await postMessage(ctx, s, 'trace');
+    await waitUntil('a traced run', () => runsFinished(ctx, [id]), 60_000);
+    ids.push(id);
+    await sleep(30);
+  }
+  const probe = await dumpProbe(worker, probeFile);
+  const sorted = [...probe.sql].sort((x, y) => x.at - y.at);
+  const groups: TraceGroup[] = [];
+  for (const id of ids) {
+    const job = await queue.getJob(`${id}.1`);
+    if (!job?.processedOn) continue;
+    const from = job.processedOn - 1;
+    const entries: ProbedStatement[] = [];
+    for (const e of sorted) {
+      if (e.at < from) continue;
+      entries.push(e);
+      if (/^update runs set status = 'running'/.test(e.sql)) break;
+    }
+    const last = entries.at(-1);
+    if (last) groups.push({ from: job.processedOn, to: last.at + last.ms, entries });
+  }
+  printSequence(
+    "B. one run's start alone, BullMQ processedOn -> claim (worker process)",
+    groups,
+    '(claimed: started_at written)',
+  );
 }
 
 /** add -> processor start with a no-op worker configured as the product's, same Redis. */
@@ -863,8 +955,10 @@ async function benchSteps(
     (1000 * delta(`${metric}:${kind}:sum`)) / (delta(`${metric}:${kind}:count`) || NaN);
   const sqlStatements = probe.sql.filter((s) => s.kind === 'pg');
   const redisCommands = probe.sql.filter((s) => s.kind === 'redis');
-  if (PROFILE)
-    reportSql('C. worker SQL during the tool loops (probe)', probe, steps.length, 'step');
+  if (PROBE_API) {
+    reportSql('C. worker traffic during the tool loops (probe)', probe, steps.length, 'step');
+    traceSteps(probe);
+  }
   return {
     steps: steps.length,
     runs: ids.length,
@@ -890,6 +984,39 @@ async function benchSteps(
     redisPerStep: redisCommands.length / steps.length,
     redisMsPerStep: redisCommands.reduce((a, s) => a + s.ms, 0) / steps.length,
   };
+}
+
+/**
+ * Step cycles from the worker's traffic: a cycle starts with the `begin` of the journal write that
+ * starts a step (its `insert into run_steps`) and ends where the next step's starts; cycles that
+ * end their run are left out. One table for llm steps, one for tool steps.
+ */
+function traceSteps(probe: Probe): void {
+  const sorted = [...probe.sql].sort((x, y) => x.at - y.at);
+  const starts: { index: number; run: string; kind: string }[] = [];
+  sorted.forEach((e, i) => {
+    const m = /^insert into run_steps .*? values \('([^']+)', \d+, '(\w+)'/.exec(e.sql);
+    if (!m) return;
+    let b = i;
+    while (b > 0 && sorted[b].sql !== 'begin') b--;
+    // The pool checkout before the begin belongs to the cycle too.
+    if (b > 0 && sorted[b - 1].kind === 'checkout') b--;
+    starts.push({ index: b, run: m[1], kind: m[2] });
+  });
+  for (const kind of ['llm', 'tool']) {
+    const groups: TraceGroup[] = [];
+    starts.forEach((st, i) => {
+      const next = starts[i + 1];
+      if (st.kind !== kind || !next || next.run !== st.run) return;
+      const entries = sorted.slice(st.index, next.index);
+      groups.push({ from: entries[0].at, to: sorted[next.index].at, entries });
+    });
+    printSequence(
+      `C. one ${kind} step's cycle, journal start -> next step's journal start (worker process)`,
+      groups,
+      "(next step's journal start)",
+    );
+  }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -921,34 +1048,34 @@ async function benchThroughput(ctx: Ctx): Promise<{ runs: number; seconds: numbe
 // ------------------------------------------------------------------------------------------------
 
 function report(
-  a: AcceptResult | null,
+  a: AcceptResult[],
   b: StartResult | null,
   c: StepsResult | null,
   d: { runs: number; seconds: number } | null,
 ): void {
   const head = ['', 'n', 'p50', 'p95', 'p99', 'max'];
-  if (a) {
+  for (const r of a) {
     process.stdout.write(
-      `\nA. POST message -> 202 at ${A_RATE}/s (${A_POSTS} measured per row, ${A_ROUNDS} alternating rounds, after ${A_WARMUP} warm-up)${PROFILE ? ' — UNDER PROFILER' : ''}`,
+      `\nA. POST message -> 202 at ${r.rate}/s (${A_POSTS} measured per row, ${A_ROUNDS} alternating rounds, after ${A_WARMUP} warm-up)${PROBE_API ? ` — UNDER ${CPU_PROFILE ? 'CPU PROFILER AND ' : ''}PROBE` : ''}`,
     );
-    const aCells = (r: AcceptRow) => [
-      ...statCells(r.latency),
-      f2(r.cpuPerRequest),
-      f2(r.pgCpuPerRequest),
-      `${(100 * r.machineBusy).toFixed(0)} %`,
+    const aCells = (row: AcceptRow) => [
+      ...statCells(row.latency),
+      f2(row.cpuPerRequest),
+      f2(row.pgCpuPerRequest),
+      `${(100 * row.machineBusy).toFixed(0)} %`,
     ];
     printTable(
       [...head, 'CPU/req', 'PG CPU/req', 'machine busy'],
       [
-        ['product (API process)', ...aCells(a.product)],
-        ['bare: node:http + pg + queue.add (own process)', ...aCells(a.bareHttp)],
-        ['bare: same, in the load process (no HTTP)', ...aCells(a.bareInProcess)],
+        ['product (API process)', ...aCells(r.product)],
+        ['bare: node:http + pg + queue.add (own process)', ...aCells(r.bareHttp)],
+        ['bare: same, in the load process (no HTTP)', ...aCells(r.bareInProcess)],
       ],
     );
-    const [ap, ab] = [a.product.latency, a.bareHttp.latency];
+    const [ap, ab] = [r.product.latency, r.bareHttp.latency];
     process.stdout.write(
       `goal p50 <= bare + 1 ms: ${f2(ap.p50)} vs ${f2(ab.p50 + 1)} (+${f2(ap.p50 - ab.p50)}, x${(ap.p50 / ab.p50).toFixed(2)}) ${verdict(ap.p50 <= ab.p50 + 1)}; ` +
-        `goal p99 <= 10 ms: ${f2(ap.p99)} ${verdict(ap.p99 <= 10)}\n` +
+        `goal p99 <= 10 ms: ${f2(ap.p99)} ${verdict(ap.p99 <= 10)}${r.rate === A_RATES[0] ? '' : ' (goals are set at the first rate)'}\n` +
         `(CPU/req: CPU time of the serving process per request, the in-process row's includes the load generator; PG CPU/req: the bench database's backends; 10 ms ticks)\n`,
     );
   }

@@ -95,7 +95,7 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
     await this.queue.addBulk(
       events.map((e) => ({ name: e.type, data: { eventId: e.id }, opts: { jobId: e.id } })),
     );
-    crashPoint('events:published');
+    for (const e of events) crashPoint(`events:published:${e.type}`);
     await conn.execute(`update domain_events set published_at = now() where id = any(?::uuid[])`, [
       `{${events.map((e) => e.id).join(',')}}`,
     ]);

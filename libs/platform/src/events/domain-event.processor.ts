@@ -57,6 +57,10 @@ export class DomainEventProcessor implements OnApplicationBootstrap, BeforeAppli
         connection: bullmqConnection(this.config, 'consumer'),
         prefix: `${this.config.redisKeyPrefix}bull`,
         concurrency: 8,
+        // Like run jobs: a dead worker's event is re-delivered once its lock lapses.
+        lockDuration: this.config.runJobLockMs,
+        stalledInterval: Math.max(500, Math.floor(this.config.runJobLockMs / 2)),
+        maxStalledCount: this.config.runMaxStalls,
         autorun: false,
       },
     );
@@ -107,7 +111,7 @@ export class DomainEventProcessor implements OnApplicationBootstrap, BeforeAppli
         if (!claimed) return null;
         return { after: await handler.handle(event, tx) };
       });
-      crashPoint('events:handled');
+      crashPoint(`events:handled:${event.type}`);
       this.handled.inc({ handler: handler.name, outcome: applied ? 'applied' : 'duplicate' });
       await applied?.after?.();
     }
