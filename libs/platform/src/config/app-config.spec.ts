@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigValidationError, loadConfig } from './app-config';
+import { ConfigValidationError, ENV_DEFAULTS, loadConfig } from './app-config';
 
 describe('loadConfig', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'codelab-config-'));
@@ -48,5 +48,22 @@ describe('loadConfig', () => {
     );
     const ok = loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }, { cwd });
     expect(ok.jwt.secret).toBe('x'.repeat(32));
+  });
+
+  it('refuses the test-only tools in production', () => {
+    expect(() =>
+      loadConfig(
+        { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), TEST_TOOLS: 'true' },
+        { cwd },
+      ),
+    ).toThrow(/TEST_TOOLS: test-only tools cannot be enabled/);
+  });
+
+  it('documents every variable in .env.example', () => {
+    const example = readFileSync(join(__dirname, '..', '..', '..', '..', '.env.example'), 'utf8');
+    const missing = Object.keys(ENV_DEFAULTS).filter(
+      (name) => !new RegExp(`^${name}=`, 'm').test(example),
+    );
+    expect(missing).toEqual([]);
   });
 });
