@@ -1,6 +1,6 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { CommandBus } from '@nestjs/cqrs';
-import { ResumeRunCommand, RunSlots, StepStatus } from '@codelab/runs';
+import { ResumeRunCommand, RunLifecycle, RunSlots, RunStatus, StepStatus } from '@codelab/runs';
 import {
   createTestApp,
   expectProblem,
@@ -15,6 +15,7 @@ import {
   sendMessage,
   waitForRun,
 } from './support/sessions-helpers';
+import { waitFor } from './support/child-process';
 
 interface StepView {
   seq: number;
@@ -334,6 +335,74 @@ describe('run engine v2 (e2e, API + in-process worker)', () => {
         'RUN_ALREADY_FINISHED',
       );
     });
+  });
+
+  it('fails a run past its max_run_seconds with RUN_TIMEOUT', async () => {
+    await configure('DataAnalyst', { tools: ['test_read'], max_steps: 16, max_run_seconds: 10 });
+    const sid = await createSession(t.http, alice, projectId, { agent: 'DataAnalyst' });
+    const { run } = await sendMessage(t.http, alice, projectId, sid, {
+      content: '/tool test_read {"text":"endless","delay_ms":60000}',
+    });
+    const failed = await waitForRun(t.http, alice, projectId, sid, run.id, undefined, 30_000);
+    expect(failed.status).toBe('failed');
+    expect(failed.error?.code).toBe('RUN_TIMEOUT');
+    const elapsed = Date.parse(failed.finished_at!) - Date.parse(failed.started_at!);
+    expect(elapsed).toBeGreaterThanOrEqual(10_000);
+    expect(elapsed).toBeLessThan(20_000);
+  }, 40_000);
+
+  it('resumes a parent waiting for its children once the last child finishes (saga)', async () => {
+    const sid = await createSession(t.http, alice, projectId, { agent: 'DocumentWriter' });
+    const { run: parent } = await sendMessage(t.http, alice, projectId, sid, {
+      content: 'delegate',
+    });
+    await waitForRun(t.http, alice, projectId, sid, parent.id);
+    // A parent parked on two children (as delegation will create them), written directly.
+    await sql(
+      `update runs set status = 'awaiting_children', finished_at = null, output_message_id = null where id = ?`,
+      [parent.id],
+    );
+    await sql(`delete from run_steps where run_id = ? and seq > 0`, [parent.id]);
+    await sql(`delete from messages where run_id = ? and step_seq is not null`, [parent.id]);
+    const children: string[] = [];
+    for (const n of [1, 2]) {
+      const [{ id }] = await sql<{ id: string }[]>(
+        `insert into runs (id, session_id, project_id, owner_id, agent_id, agent_name, parent_run_id, kind, lane, lane_seq, status, state, input)
+         select gen_random_uuid(), session_id, project_id, owner_id, agent_id, agent_name, id, 'task', 'run:child-' || ? || '-' || id, 0, 'running', '{}', '{}'
+         from runs where id = ? returning id`,
+        [n, parent.id],
+      );
+      children.push(id);
+    }
+    const lifecycle = t.app.get(RunLifecycle);
+    await lifecycle.apply(children[0], RunStatus.Completed, { from: [RunStatus.Running] });
+    // The saga saw the first child finish (its handling is recorded) with one sibling still
+    // active: the parent stays parked.
+    await waitFor('the saga to handle the first child', async () => {
+      const handled = await sql<{ n: number }[]>(
+        `select count(*)::int as n from domain_event_handlings h join domain_events e on e.id = h.event_id
+         where e.aggregate_id = ? and h.handler = 'runs.resume-parent-when-children-finish'`,
+        [children[0]],
+      );
+      return handled[0].n === 1;
+    });
+    const [{ status: stillParked }] = await sql<{ status: string }[]>(
+      'select status from runs where id = ?',
+      [parent.id],
+    );
+    expect(stillParked).toBe('awaiting_children');
+    await lifecycle.apply(children[1], RunStatus.Failed, {
+      from: [RunStatus.Running],
+      error: { code: 'X', message: 'child failed' },
+    });
+    // The last child's run.finished resumes the parent (queued -> dispatched -> completed).
+    const resumed = await waitForRun(t.http, alice, projectId, sid, parent.id);
+    expect(resumed.status).toBe('completed');
+    const events = await sql<{ type: string }[]>(
+      `select type from domain_events where aggregate_id = ? order by seq`,
+      [parent.id],
+    );
+    expect(events.map((e) => e.type)).toEqual(['run.finished', 'run.resumed', 'run.finished']);
   });
 
   it('derives the agent status from what is running', async () => {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MikroORM } from '@mikro-orm/postgresql';
+import { IdempotencyCleanup } from '@codelab/sessions';
 import {
   createTestApp,
   expectProblem,
@@ -261,6 +262,56 @@ describe('sessions, messages and runs (e2e, API + in-process worker)', () => {
       expect((await t.http.get(`${base()}/${sid}/runs`).set(alice.auth)).body.items).toHaveLength(
         1,
       );
+    });
+
+    it('forgets a key after IDEMPOTENCY_TTL_HOURS: expired records count as absent and are swept', async () => {
+      const sid = await createSession(t.http, alice, projectId);
+      const key = `key-${randomUUID()}`;
+      const post = (content: string) =>
+        t.http
+          .post(`${base()}/${sid}/messages`)
+          .set(alice.auth)
+          .set('Idempotency-Key', key)
+          .send({ content });
+      const first = await post('first use');
+      expect(first.status).toBe(202);
+      const [{ ttl }] = await t.app
+        .get(MikroORM)
+        .em.getConnection()
+        .execute<{ ttl: number }[]>(
+          `select round(extract(epoch from expires_at - created_at) / 3600)::int as ttl from idempotency_records where key = ?`,
+          [key],
+        );
+      expect(ttl).toBe(24);
+      // A day later (the record's clock moved back instead):
+      await t.app
+        .get(MikroORM)
+        .em.getConnection()
+        .execute(
+          `update idempotency_records set expires_at = now() - interval '1 second' where key = ?`,
+          [key],
+        );
+      const reused = await post('a new request with the old key');
+      expect(reused.status).toBe(202);
+      expect(reused.body.run.id).not.toBe(first.body.run.id);
+
+      // The sweep deletes what expired (the reused key is live again, so it stays).
+      await t.app
+        .get(MikroORM)
+        .em.getConnection()
+        .execute(
+          `insert into idempotency_records (owner_id, key, request_hash, created_at, expires_at)
+           values (?, ?, 'x', now() - interval '2 days', now() - interval '1 day')`,
+          [alice.id, `${key}-old`],
+        );
+      expect(await t.app.get(IdempotencyCleanup).sweep()).toBeGreaterThanOrEqual(1);
+      const left = await t.app
+        .get(MikroORM)
+        .em.getConnection()
+        .execute<{ key: string }[]>(`select key from idempotency_records where key like ?`, [
+          `${key}%`,
+        ]);
+      expect(left.map((r) => r.key)).toEqual([key]);
     });
   });
 
