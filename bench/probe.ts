@@ -6,9 +6,12 @@
  *   - ModelCaller.call (one model turn, all attempts) and every registered tool's execute(): the
  *     model and tool time that the tool-loop benchmark subtracts from the step cycle.
  * On SIGUSR2 it writes what it collected since the last dump to BENCH_PROBE_FILE (JSON: `Probe`)
- * and starts over. Timestamps are epoch ms with sub-ms precision (performance.timeOrigin + now).
+ * and starts over, or runs the command left in `<BENCH_PROBE_FILE>.cmd` (start/stop the CPU
+ * profiler, so a profile covers exactly a measured phase). Timestamps are epoch ms with sub-ms
+ * precision (performance.timeOrigin + now).
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -151,8 +154,45 @@ try {
   /* not this build */
 }
 
-process.on('SIGUSR2', () => {
+// --- control: SIGUSR2 runs the command written in `${file}.cmd` (none: dump) -------------------
+// `dump`: write what was collected to `file` and start over; `cpu-start`: start the V8 sampling
+// profiler; `cpu-stop <path>`: stop it and write the .cpuprofile to <path>, then `${path}.done`.
+let session: Session | undefined;
+
+function command(text: string): void {
+  const [name, arg] = text.trim().split(/\s+/, 2);
+  if (name === 'cpu-start') {
+    session = new Session();
+    session.connect();
+    session.post('Profiler.enable', () =>
+      session?.post('Profiler.setSamplingInterval', { interval: 250 }, () =>
+        session?.post('Profiler.start'),
+      ),
+    );
+    return;
+  }
+  if (name === 'cpu-stop' && arg) {
+    const s = session;
+    session = undefined;
+    s?.post('Profiler.stop', (error, result) => {
+      if (!error) writeFileSync(arg, JSON.stringify(result.profile));
+      writeFileSync(`${arg}.done`, error ? String(error) : 'ok');
+      s.disconnect();
+    });
+    return;
+  }
   writeFileSync(`${file}.tmp`, JSON.stringify(probe));
   renameSync(`${file}.tmp`, file);
   probe = { sql: [], calls: [] };
+}
+
+process.on('SIGUSR2', () => {
+  let text = 'dump';
+  try {
+    text = readFileSync(`${file}.cmd`, 'utf8');
+    unlinkSync(`${file}.cmd`);
+  } catch {
+    /* no command file: dump */
+  }
+  command(text);
 });

@@ -2,65 +2,82 @@
  * `npm run bench:runs` — the run engine on this machine, each product number next to a bare
  * baseline measured in the same run. The product runs as real processes (API and worker, APP_ROLE
  * api|worker from dist/apps/api/src/main.js) on a database and a Redis key prefix of the
- * benchmark's own, both removed at the end; the load comes from this process.
+ * benchmark's own (codelab_bench_<tag>, codelab-bench:<tag>:), both removed at the end; the load
+ * comes from this process. The worker always runs with bench/probe.js preloaded (see C).
  *
- * A. POST message -> 202 at fixed rates (BENCH_A_RATES, default 200,100 /s; the goals are for the
- *    first), no worker running (the
- *    pure accept path). Every POST goes to a session of its own, so every one takes the whole
- *    path: head of its lane -> dispatch + outbox row -> queue.add -> outbox delete. Baseline:
- *    bench/bare-accept-server.ts, a node:http process issuing the product's SQL statement for
- *    statement (project check; begin; session; agent; lane lock; active runs of the lane; seq
- *    bump; message insert; run insert; lane head; dispatch update; outbox insert; run re-read;
- *    commit; queue.add; outbox delete) on a plain `pg` Pool of the product's size, behind the same
- *    HTTP client. A third row runs the same function in this process (no HTTP at all). Latency is
- *    counted from each request's scheduled time. Product and bare alternate in rounds after a
- *    warm-up, so drift on a shared machine hits both. Goals: product p50 <= bare p50 + 1 ms,
- *    product p99 <= 10 ms.
+ * A. POST message -> 202 at fixed rates (BENCH_A_RATES, default "200,100" per second; the goals
+ *    are for the first rate, the second shows the latency where the API is not saturated), no
+ *    worker running (the pure accept path). Every POST goes to a session of its own, so each one
+ *    takes the whole path: head of its lane -> dispatch + outbox row -> queue.add -> outbox
+ *    delete. Baseline: bench/bare-accept-server.ts, a node:http process issuing the product's SQL
+ *    statement for statement (project check; begin; session; agent; lane lock; active runs of the
+ *    lane; seq bump; message insert; run insert; lane head; dispatch update; outbox insert; run
+ *    re-read; commit; queue.add; outbox delete) on a plain `pg` Pool of the product's size,
+ *    behind the same HTTP client; a third row calls the same function in this process (no HTTP).
+ *    Latency counts from each request's scheduled time. After a warm-up, product and bares
+ *    alternate in rounds, so drift on a shared machine hits all of them. Each row also shows the
+ *    CPU its serving process and the bench database's PostgreSQL backends spent per request
+ *    (/proc) and how busy the machine was. Goals: product p50 <= bare p50 + 1 ms, p99 <= 10 ms.
  *
- * B. Enqueue -> run start, at BENCH_B_RATE (20/s), each message to an idle session. Measured the
+ * B. Enqueue -> run start at BENCH_B_RATE (20/s), each message to an idle session, measured the
  *    same way for both: from the BullMQ job's own `timestamp` (Date.now() in the producer when
  *    queue.add builds the job, i.e. right after the product's commit) to the start of execution:
- *    for the product the run's `started_at` (PostgreSQL clock, written by the claim that makes the
- *    run `running`), for the bare no-op worker the processor's first line. Same host, one clock.
- *    The bare worker has the product worker's options (concurrency, lock, stall check, consumer
- *    connection). The product row is split into BullMQ pickup (job processedOn - timestamp) and
- *    the engine before the claim (started_at - processedOn: run read, lane head check, handler
- *    prepare, agent slot, claim). The accepted -> start row is runs.created_at (the POST
- *    transaction's start) -> started_at. Goal: product p99 <= 1.5 x bare p99.
+ *    for the product the run's `started_at` (PostgreSQL clock, set by the claim that makes the run
+ *    `running`), for the bare no-op worker the processor's first line (same host, same clock).
+ *    The bare worker and queue have the product's options (concurrency, lock, stall check,
+ *    connections, job options). The product row is split into BullMQ pickup (job processedOn -
+ *    timestamp, ms resolution) and the engine before the claim (processedOn -> started_at: run
+ *    read, lane head check, handler prepare, agent slot, claim). A last row gives the POST's
+ *    accepted time (runs.created_at: the POST transaction's start) -> started_at. Goal: product
+ *    p99 <= 1.5 x bare p99.
  *
  * C. Platform time per tool-loop step. BENCH_C_RUNS runs, one at a time, each scripted for the
- *    offline model (0 ms per token) as BENCH_C_CALLS sequential `test_read` calls (delay 0), so
- *    2N+1 steps: llm, tool, llm, ..., llm. From the journal (run_steps, microsecond timestamps;
- *    the same rows GET .../runs/{r}/steps returns): per step i
- *      duration = finished_at - started_at           (the journal's duration_ms)
- *      gap      = started_at(i+1) - finished_at(i)   (between steps: pure platform time)
- *      cycle    = started_at(i+1) - started_at(i)    (for the last step: the run's finished_at)
- *      platform = cycle - the model call (llm) or tool call (tool) inside the step
- *    The model and tool times come from bench/probe.ts preloaded in the worker (it wraps
- *    ModelCaller.call and each tool's execute(); tools are matched by run and step, model calls
- *    by order, runs being one at a time); the worker's codelab_llm_request_duration_seconds and
- *    codelab_run_step_duration_seconds sums cross-check them. Note: now() in PostgreSQL is the
- *    transaction's start, so started_at/finished_at are the starts of the step's journal
- *    transactions. Goal: platform p50 <= 5 ms.
+ *    offline model (0 ms per token) as BENCH_C_CALLS sequential `test_read` calls (delay 0), i.e.
+ *    2N+1 steps: llm, tool, llm, ..., llm. From the journal (run_steps, microsecond timestamps:
+ *    the rows GET .../runs/{r}/steps returns), per step i:
+ *      duration = finished_at(i) - started_at(i)       (the journal's duration_ms)
+ *      gap      = started_at(i+1) - finished_at(i)     (between two steps: pure platform time)
+ *      cycle    = started_at(i+1) - started_at(i)      (last step: to the run's finished_at)
+ *      platform = cycle - the model call (llm step) or the tool call (tool step) it contains
+ *    Model and tool time come from bench/probe.ts in the worker, which wraps ModelCaller.call and
+ *    every tool's execute() (tool calls matched by run and step, model calls by order: runs go
+ *    one at a time); the worker's codelab_llm_request_duration_seconds and
+ *    codelab_run_step_duration_seconds means are printed as a cross-check. PostgreSQL's now() is
+ *    the transaction's start, so started_at/finished_at are the starts of the journal
+ *    transactions that open and close a step. test_read with delay 0 still waits one timer tick
+ *    (~1.1 ms), which counts as tool time. Goal: platform p50 <= 5 ms.
  *
  * D. End-to-end direct calls per second (BENCH_THROUGHPUT_RUNS, default 400; 0 skips).
  *
- * BENCH_PROFILE=sql: the API also runs with bench/probe.js: A prints the product's SQL and Redis
- * traffic per request under load and a serial trace of single POSTs (each statement/command in
- * order, time before it = JS in the API, time in it = round trip); C prints the worker's traffic
- * per step. BENCH_PROFILE=cpu (or 1): that plus --cpu-prof on the API and the worker, summarised
- * (self time by package and function; `npm run bench:cpu-profile -- <file>` for one file) and
- * kept. Profiles cover the processes' whole life: use BENCH_PARTS=A (or C) to isolate a part.
- * Numbers taken under the probe/profiler are inflated; goals are judged on runs without them.
- * Other knobs: BENCH_PARTS (A,B,C,D), BENCH_A_RATES, BENCH_A_POSTS, BENCH_A_WARMUP,
- * BENCH_A_ROUNDS, BENCH_B_RATE, BENCH_B_RUNS, BENCH_C_RUNS, BENCH_C_CALLS, BENCH_THROUGHPUT_RUNS,
- * BENCH_WORKER_CONCURRENCY; BENCH_POSTGRES_URL, BENCH_REDIS_URL (bench/support.ts).
+ * Profiling (numbers taken this way are inflated; judge goals on plain runs):
+ *   BENCH_PROFILE=sql  the API runs with the probe too. A prints the product's SQL statements and
+ *                      Redis commands per request under load, and a trace of single POSTs (each
+ *                      statement/command in order: time before it = JS in the API, time in it =
+ *                      the round trip); B traces single run starts (pickup -> claim); C prints
+ *                      the worker's traffic per step and traces one llm and one tool step cycle.
+ *   BENCH_PROFILE=cpu  that, plus V8 CPU profiles of the API over the first A round and of the
+ *                      worker over the C runs (started/stopped through the probe, so they cover
+ *                      exactly those phases), summarised per request / per step by layer,
+ *                      package and function, and kept (`npm run bench:cpu-profile -- <file>`).
+ *   `npm run bench:runs:profile` = BENCH_PROFILE=cpu at 100/s, without D.
+ * Other knobs: BENCH_PARTS (default A,B,C,D), BENCH_A_POSTS (2000 per row and rate),
+ * BENCH_A_WARMUP (400), BENCH_A_ROUNDS (2), BENCH_B_RATE, BENCH_B_RUNS (200), BENCH_C_RUNS (20),
+ * BENCH_C_CALLS (20), BENCH_WORKER_CONCURRENCY (8, the product's default); BENCH_POSTGRES_URL,
+ * BENCH_REDIS_URL (bench/support.ts).
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  writeFileSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  unlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
@@ -203,14 +220,10 @@ async function main(): Promise<void> {
     TEST_TOOLS_DIR: join(dir, 'test-tools'),
   };
   const probeArgs = ['--require', join(__dirname, 'probe.js')];
-  const cpuProf = (name: string) =>
-    CPU_PROFILE
-      ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}.cpuprofile`]
-      : [];
   const apiProbe = join(dir, 'api-probe.json');
   const api = startProcess(
     { ...common, APP_ROLE: 'api', PORT: String(port), BENCH_PROBE_FILE: apiProbe },
-    PROBE_API ? [...probeArgs, ...cpuProf('api')] : [],
+    PROBE_API ? probeArgs : [],
   );
   let worker: ChildProcess | undefined;
   const pg = new Client({ connectionString: dbUrl });
@@ -272,7 +285,7 @@ async function main(): Promise<void> {
         DB_MIGRATE_ON_START: 'false',
         BENCH_PROBE_FILE: workerProbe,
       },
-      [...probeArgs, ...cpuProf('worker')],
+      probeArgs,
     );
     const workerBase = `http://127.0.0.1:${workerPort}`;
     await waitUntil('the worker', async () => (await fetch(`${workerBase}/ready`)).status === 200);
@@ -285,23 +298,21 @@ async function main(): Promise<void> {
   } finally {
     worker?.kill('SIGTERM');
     api.kill('SIGTERM');
+    const running = (p?: ChildProcess) => p && p.exitCode === null && p.signalCode === null;
     await Promise.all(
-      [worker, api].map((p) =>
-        p && p.exitCode === null
-          ? Promise.race([once(p, 'exit'), sleep(CPU_PROFILE ? 30_000 : 10_000)])
-          : undefined,
-      ),
+      [worker, api].map(async (p) => {
+        if (!p || !running(p)) return;
+        await Promise.race([once(p, 'exit'), sleep(10_000)]);
+        // Nothing may write under the prefix once it is being removed.
+        if (running(p)) {
+          p.kill('SIGKILL');
+          await Promise.race([once(p, 'exit'), sleep(5_000)]);
+        }
+      }),
     );
     if (pgOpen) await pg.end().catch(() => undefined);
     await dropDatabase(dbName).catch(() => undefined);
     await deleteRedisKeys(prefix).catch(() => undefined);
-  }
-  if (CPU_PROFILE) {
-    for (const name of ['api', 'worker']) {
-      const file = join(dir, `${name}.cpuprofile`);
-      if (existsSync(file))
-        printProfileSummary(`CPU profile of the ${name} (${file})`, summariseCpuProfile(file));
-    }
   }
   if (PROBE_API) {
     process.stdout.write(`\nProbe dumps${CPU_PROFILE ? ' and CPU profiles' : ''} kept in ${dir}\n`);
@@ -350,6 +361,26 @@ async function postMessage(ctx: Ctx, session: string, content: string) {
 }
 
 /** Asks a process running bench/probe.js for what it collected since the last dump. */
+/** Starts the V8 profiler in a process running bench/probe.js. */
+function cpuStart(proc: ChildProcess, probeFile: string): void {
+  writeFileSync(`${probeFile}.cmd`, 'cpu-start');
+  proc.kill('SIGUSR2');
+}
+
+/** Stops it, writes the profile to `out` and prints its summary per unit of work. */
+async function cpuStop(
+  proc: ChildProcess,
+  probeFile: string,
+  out: string,
+  title: string,
+  units: { count: number; name: string },
+): Promise<void> {
+  writeFileSync(`${probeFile}.cmd`, `cpu-stop ${out}`);
+  proc.kill('SIGUSR2');
+  await waitUntil('the CPU profile', () => Promise.resolve(existsSync(`${out}.done`)), 30_000);
+  if (existsSync(out)) printProfileSummary(`${title} (${out})`, summariseCpuProfile(out), units);
+}
+
 async function dumpProbe(proc: ChildProcess, file: string): Promise<Probe> {
   if (existsSync(file)) unlinkSync(file);
   proc.kill('SIGUSR2');
@@ -453,8 +484,9 @@ async function benchAccept(ctx: Ctx, rate: number, trace: boolean): Promise<Acce
       },
       body: JSON.stringify({ content: `bench message ${i}` }),
     });
-    await res.arrayBuffer();
-    if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
+    const text = await res.text();
+    if (res.status !== 202)
+      throw new Error(`POST to ${base} answered ${res.status}: ${text.slice(0, 300)}`);
   };
   const targets = [
     {
@@ -504,7 +536,9 @@ async function benchAccept(ctx: Ctx, rate: number, trace: boolean): Promise<Acce
     for (let r = 0; r < A_ROUNDS; r++) {
       for (const t of targets) {
         const count = Math.min(perRound, A_POSTS - r * perRound);
+        const profiling = CPU_PROFILE && trace && r === 0 && t.name === 'product';
         if (PROBE_API && t.name === 'product') await dumpProbe(ctx.api, ctx.apiProbe);
+        if (profiling) cpuStart(ctx.api, ctx.apiProbe);
         const cpu0 = cpuMs(t.pid);
         const pg0 = pgCpu(dbName);
         const m0 = machineCpu();
@@ -518,6 +552,14 @@ async function benchAccept(ctx: Ctx, rate: number, trace: boolean): Promise<Acce
           acc.total += m1.total - m0.total;
         }
         latencies.get(t.name)?.push(...l);
+        if (profiling)
+          await cpuStop(
+            ctx.api,
+            ctx.apiProbe,
+            join(ctx.dir, `api-A-${rate}.cpuprofile`),
+            `A. CPU profile of the API over ${count} POSTs at ${rate}/s`,
+            { count, name: 'request' },
+          );
         if (PROBE_API && t.name === 'product')
           productSql.sql.push(...(await dumpProbe(ctx.api, ctx.apiProbe)).sql);
         await sleep(500);
@@ -533,8 +575,10 @@ async function benchAccept(ctx: Ctx, rate: number, trace: boolean): Promise<Acce
       await serialTrace(ctx, productSessions.slice(used.get('product')));
     }
   } finally {
+    const exited = once(bare.child, 'exit');
     bare.child.kill('SIGTERM');
     await inProc.close();
+    await Promise.race([exited, sleep(10_000)]);
   }
   const row = (name: string): AcceptRow => {
     const c = cpu.get(name) ?? { process: NaN, pg: NaN, busy: NaN, total: NaN };
@@ -673,6 +717,8 @@ async function serialTrace(ctx: Ctx, sessions: string[]): Promise<void> {
 // B. enqueue -> start
 
 interface StartResult {
+  /** Share of the machine's CPU in use while the product's runs were measured. */
+  machineBusy: number;
   product: Stats;
   pickup: Stats;
   engine: Stats;
@@ -689,10 +735,12 @@ async function benchStart(ctx: Ctx, worker: ChildProcess, probeFile: string): Pr
   await waitUntil('B warm-up runs', () => runsFinished(ctx, warm), 60_000);
 
   const ids: string[] = [];
+  const m0 = machineCpu();
   await atFixedRate(B_RUNS, B_RATE, async (i) => {
     ids.push(await postMessage(ctx, sessions[i], `latency ${i}`));
   });
   await waitUntil('B runs to finish', () => runsFinished(ctx, ids), 120_000);
+  const m1 = machineCpu();
   const { rows } = await ctx.pg.query<{ id: string; started: number; created: number }>(
     `select id, extract(epoch from started_at) * 1000 as started, extract(epoch from created_at) * 1000 as created
        from runs where id = any($1) and started_at is not null`,
@@ -718,6 +766,7 @@ async function benchStart(ctx: Ctx, worker: ChildProcess, probeFile: string): Pr
   if (PROBE_API) await traceStarts(ctx, queue, worker, probeFile);
   await queue.close();
   return {
+    machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
     product: stats(total),
     pickup: stats(pickup),
     engine: stats(engine),
@@ -817,6 +866,7 @@ async function bareQueueLatency(prefix: string): Promise<number[]> {
 // C. platform time per tool-loop step
 
 interface StepsResult {
+  machineBusy: number;
   steps: number;
   runs: number;
   platform: Stats;
@@ -876,9 +926,20 @@ async function benchSteps(
   for (const s of sessions.slice(C_RUNS)) await runOne(s);
   await dumpProbe(worker, probeFile);
   const before = await metricSums(workerBase);
+  if (CPU_PROFILE) cpuStart(worker, probeFile);
+  const m0 = machineCpu();
   const ids: string[] = [];
   for (const s of sessions.slice(0, C_RUNS)) ids.push(await runOne(s));
+  const m1 = machineCpu();
   const after = await metricSums(workerBase);
+  if (CPU_PROFILE)
+    await cpuStop(
+      worker,
+      probeFile,
+      join(ctx.dir, 'worker-C.cpuprofile'),
+      `C. CPU profile of the worker over ${C_RUNS} tool-loop runs`,
+      { count: C_RUNS * (2 * C_CALLS + 1), name: 'step' },
+    );
   const probe = await dumpProbe(worker, probeFile);
 
   const status = await ctx.pg.query<{ status: string; n: number }>(
@@ -960,6 +1021,7 @@ async function benchSteps(
     traceSteps(probe);
   }
   return {
+    machineBusy: (m1.busy - m0.busy) / (m1.total - m0.total),
     steps: steps.length,
     runs: ids.length,
     platform: stats(platform),
@@ -1081,7 +1143,7 @@ function report(
   }
   if (b) {
     process.stdout.write(
-      `\nB. enqueue -> run start at ${B_RATE}/s (worker concurrency ${WORKER_CONCURRENCY})`,
+      `\nB. enqueue -> run start at ${B_RATE}/s (worker concurrency ${WORKER_CONCURRENCY}; machine ${(100 * b.machineBusy).toFixed(0)} % busy)`,
     );
     printTable(head, [
       ['product: job timestamp -> runs.started_at', ...statCells(b.product)],
@@ -1096,7 +1158,7 @@ function report(
   }
   if (c) {
     process.stdout.write(
-      `\nC. tool loop: ${c.runs} runs x (${C_CALLS} test_read calls, delay 0) = ${c.steps} steps, offline model at 0 ms/token, one run at a time`,
+      `\nC. tool loop: ${c.runs} runs x (${C_CALLS} test_read calls, delay 0) = ${c.steps} steps, offline model at 0 ms/token, one run at a time (machine ${(100 * c.machineBusy).toFixed(0)} % busy)`,
     );
     printTable(head, [
       ['platform per step (cycle - model/tool call)', ...statCells(c.platform)],

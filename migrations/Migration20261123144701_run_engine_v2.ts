@@ -44,7 +44,7 @@ export class Migration20261123144701_run_engine_v2 extends Migration {
       `alter type "run_status" add value if not exists 'awaiting_children' after 'awaiting_approval';`,
     );
     this.addSql(
-      `alter table "runs" add "kind" "run_kind" not null default 'agent', add "lane" varchar(100) null, add "lane_seq" bigint null, add "input" jsonb null, add "dispatches" int not null default 0, add "deadline_at" timestamptz null;`,
+      `alter table "runs" add "kind" "run_kind" not null default 'agent', add "lane" varchar(100) null, add "lane_seq" bigint null, add "input" jsonb null, add "dispatches" int not null default 0, add "deadline_at" timestamptz null, add "parked_at" timestamptz null;`,
     );
     // Existing runs: the conversation lane of their session, in the order of their messages.
     this.addSql(
@@ -63,6 +63,10 @@ export class Migration20261123144701_run_engine_v2 extends Migration {
     this.addSql(`alter table "run_outbox" drop column "id";`);
     this.addSql(`alter table "run_outbox" add "dispatch" int not null default 1;`);
     this.addSql(`alter table "run_outbox" add primary key ("run_id");`);
+    // A run with an outbox row was dispatched once: its (re-)enqueued job is `<run id>.1`.
+    this.addSql(
+      `update "runs" set "dispatches" = 1 where "id" in (select "run_id" from "run_outbox");`,
+    );
 
     this.addSql(`drop index "messages_one_reply_per_run";`);
     this.addSql(
@@ -120,7 +124,7 @@ export class Migration20261123144701_run_engine_v2 extends Migration {
     this.addSql(`drop index "runs_parent_run_id_index";`);
     this.addSql(`drop index "runs_lane_status_idx";`);
     this.addSql(
-      `alter table "runs" drop column "kind", drop column "lane", drop column "lane_seq", drop column "input", drop column "dispatches", drop column "deadline_at";`,
+      `alter table "runs" drop column "kind", drop column "lane", drop column "lane_seq", drop column "input", drop column "dispatches", drop column "deadline_at", drop column "parked_at";`,
     );
     this.addSql(`alter table "runs" alter column "input_message_id" set not null;`);
     this.addSql(`alter table "runs" rename column "state" to "steps";`);

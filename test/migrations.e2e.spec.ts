@@ -100,7 +100,7 @@ describe('migrations', () => {
           lane_seq: '1',
           state: { reply_message_id: '00000000-0000-4000-8000-0000000000b2', memory_stored: true },
         }),
-        expect.objectContaining({ lane_seq: '3', dispatches: 0 }),
+        expect.objectContaining({ lane_seq: '3', dispatches: 1 }),
       ]);
       const { rows: reply } = await client.query(
         "select step_seq from messages where role = 'assistant'",

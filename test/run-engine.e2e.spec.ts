@@ -405,6 +405,109 @@ describe('run engine v2 (e2e, API + in-process worker)', () => {
     expect(events.map((e) => e.type)).toEqual(['run.finished', 'run.resumed', 'run.finished']);
   });
 
+  describe('transitions decided under the row lock', () => {
+    /** A run of a fresh session set to `status` directly (the lifecycle is what is tested). */
+    const runIn = async (status: string) => {
+      const sid = await createSession(t.http, alice, projectId, { agent: 'DocumentWriter' });
+      const { run } = await sendMessage(t.http, alice, projectId, sid, { content: 'x' });
+      await waitForRun(t.http, alice, projectId, sid, run.id);
+      await sql(
+        `update runs set status = ?, finished_at = null, output_message_id = null where id = ?`,
+        [status, run.id],
+      );
+      return { sid, runId: run.id };
+    };
+    const park = (runId: string, to: RunStatus) =>
+      t.app
+        .get(MikroORM)
+        .em.fork()
+        .transactional((tx) =>
+          t.app.get(RunLifecycle).transition(tx, runId, to, { from: [RunStatus.Running] }),
+        );
+
+    it('turns a park into a cancel when a cancel was requested meanwhile', async () => {
+      const { runId } = await runIn('running');
+      await sql(`update runs set cancel_requested_at = now() where id = ?`, [runId]);
+      const moved = await park(runId, RunStatus.AwaitingApproval);
+      expect(moved?.run.status).toBe('cancelled');
+      expect(moved?.run.error?.code).toBe('CANCELLED');
+    });
+
+    it('puts a run parking on children that all finished straight back in the queue', async () => {
+      const { runId } = await runIn('running');
+      const moved = await park(runId, RunStatus.AwaitingChildren);
+      expect(moved?.run.status).toBe('queued');
+      expect(moved?.dispatched).toHaveLength(1);
+    });
+
+    it('parks on a child still active; the child finishing resumes it', async () => {
+      const { runId } = await runIn('running');
+      const [{ id: child }] = await sql<{ id: string }[]>(
+        `insert into runs (id, session_id, project_id, owner_id, agent_id, agent_name, parent_run_id, kind, lane, lane_seq, status, state)
+         select gen_random_uuid(), session_id, project_id, owner_id, agent_id, agent_name, id, 'task', 'run:' || gen_random_uuid(), 0, 'running', '{}'
+         from runs where id = ? returning id`,
+        [runId],
+      );
+      expect((await park(runId, RunStatus.AwaitingChildren))?.run.status).toBe('awaiting_children');
+      await t.app
+        .get(RunLifecycle)
+        .apply(child, RunStatus.Completed, { from: [RunStatus.Running] });
+      await waitFor('the parent to be resumed', async () => {
+        const [{ status }] = await sql<{ status: string }[]>(
+          'select status from runs where id = ?',
+          [runId],
+        );
+        return status !== 'awaiting_children';
+      });
+    });
+
+    it('moves the lane on only when its head ends (a cancelled follower re-dispatches nothing)', async () => {
+      await configure('DocumentWriter', { tools: ['test_read', 'test_park'] });
+      const sid = await createSession(t.http, alice, projectId, { agent: 'DocumentWriter' });
+      const { run: head } = await sendMessage(t.http, alice, projectId, sid, {
+        content: '/tool test_read {"text":"slow","delay_ms":1500}',
+      });
+      const { run: follower } = await sendMessage(t.http, alice, projectId, sid, { content: 'b' });
+      await waitForRun(t.http, alice, projectId, sid, head.id, ['running']);
+      await t.http.post(`${base()}/${sid}/runs/${follower.id}/cancel`).set(alice.auth).expect(202);
+      expect((await waitForRun(t.http, alice, projectId, sid, head.id)).status).toBe('completed');
+      const [{ dispatches }] = await sql<{ dispatches: number }[]>(
+        'select dispatches from runs where id = ?',
+        [head.id],
+      );
+      expect(dispatches).toBe(1);
+    });
+  });
+
+  it('waits for child runs through the real park path (none: resolved at once)', async () => {
+    await configure('DocumentWriter', { tools: ['test_park'] });
+    const sid = await createSession(t.http, alice, projectId, { agent: 'DocumentWriter' });
+    const { run } = await sendMessage(t.http, alice, projectId, sid, {
+      content: '/tool test_park {"status":"awaiting_children"}',
+    });
+    expect((await waitForRun(t.http, alice, projectId, sid, run.id)).status).toBe('completed');
+    const trace = (await steps(sid, run.id)).items;
+    expect(trace[1]).toMatchObject({
+      kind: 'tool',
+      name: 'test_park',
+      status: 'succeeded',
+      result: { children: [] },
+    });
+    expect(trace.at(-1)?.kind).toBe('llm');
+  });
+
+  it('runs no tool of a turn past max_steps', async () => {
+    await configure('DataAnalyst', { tools: ['test_read'], max_steps: 1, max_run_seconds: 600 });
+    const sid = await createSession(t.http, alice, projectId, { agent: 'DataAnalyst' });
+    const { run } = await sendMessage(t.http, alice, projectId, sid, {
+      content: '/tool test_read {"text":"never"}',
+    });
+    const failed = await waitForRun(t.http, alice, projectId, sid, run.id);
+    expect(failed.error?.code).toBe('MAX_STEPS_EXCEEDED');
+    expect((await steps(sid, run.id)).items.map((s) => s.kind)).toEqual(['llm']);
+    expect(failed.usage?.input_tokens).toBeGreaterThan(0);
+  });
+
   it('derives the agent status from what is running', async () => {
     await configure('CodeAssistant', { tools: ['test_read'] });
     const sid = await createSession(t.http, alice, projectId, { agent: 'CodeAssistant' });
@@ -450,5 +553,6 @@ describe('run engine v2 (e2e, API + in-process worker)', () => {
     );
     expectProblem(await t.http.get(`${url}?limit=0`).set(alice.auth), 400);
     expectProblem(await t.http.get(`${url}?after=-1`).set(alice.auth), 400);
+    expectProblem(await t.http.get(`${url}?after=3000000000`).set(alice.auth), 400);
   });
 });

@@ -76,6 +76,7 @@ describe('runs across two worker processes (e2e)', () => {
         RUN_JOB_LOCK_MS: '3000',
         RUN_STALE_AFTER_MS: '4000',
         RUN_RELAY_INTERVAL_MS: '500',
+        TEST_TOOLS: 'true',
       },
       mkdtempSync(join(tmpdir(), 'codelab-worker-')),
     );
@@ -329,4 +330,60 @@ describe('runs across two worker processes (e2e)', () => {
     ).body.items as { role: string }[];
     expect(messages.map((m) => m.role)).toEqual(['user', 'assistant']);
   });
+
+  it('on SIGTERM hands a multi-step run back at a step boundary; another worker finishes it', async () => {
+    // Two live workers (the crash test above killed one).
+    const alive = () =>
+      workers.filter((w) => w.child.exitCode === null && w.child.signalCode === null);
+    while (alive().length < 2) await startWorker();
+    const projectId = await createProject(t.http, user, 'drain');
+    const agentId = await setLimit(projectId, 'DataAnalyst', 2);
+    await t.http
+      .patch(`/v1/my/projects/${projectId}/agents/${agentId}`)
+      .set(user.auth)
+      .send({ tools: ['test_read'] })
+      .expect(200);
+    const sid = await createSession(t.http, user, projectId, { agent: 'DataAnalyst' });
+    const { run } = await sendMessage(t.http, user, projectId, sid, {
+      content: Array.from(
+        { length: 5 },
+        (_, i) => `/tool test_read {"text":"${i}","delay_ms":700}`,
+      ).join('\n'),
+    });
+    await waitForRun(t.http, user, projectId, sid, run.id, ['running'], 30_000);
+    const [{ worker_id: holder }] = await rows([run.id]);
+    const draining = alive().find((w) => holder?.split(':')[1] === String(w.child.pid));
+    expect(draining).toBeDefined();
+    const signalled = Date.now();
+    draining!.child.kill('SIGTERM');
+    // It does not run the remaining steps first: it stops at the next boundary and exits.
+    expect(await withDeadline('the worker to exit', draining!.exited, 15_000)).toBe(0);
+    const exitedAfterMs = Date.now() - signalled;
+    expect(exitedAfterMs).toBeLessThan(3_000);
+
+    const done = await waitForRun(
+      t.http,
+      user,
+      projectId,
+      sid,
+      run.id,
+      ['completed', 'failed'],
+      60_000,
+    );
+    expect(done.status).toBe('completed');
+    const steps = (
+      await t.http
+        .get(`/v1/my/projects/${projectId}/sessions/${sid}/runs/${run.id}/steps`)
+        .set(user.auth)
+        .expect(200)
+    ).body.items as { kind: string; status: string; attempts: number }[];
+    expect(steps).toHaveLength(11);
+    // Nothing was left half-done: every step succeeded; at most a model turn or a read ran twice.
+    for (const s of steps) {
+      expect(s.status).toBe('succeeded');
+      expect(s.attempts).toBeLessThanOrEqual(2);
+    }
+    const [after] = await rows([run.id]);
+    expect(after.worker_id).not.toBe(holder);
+  }, 120_000);
 });

@@ -19,7 +19,11 @@ import {
   type RunContext,
   type RunHandler,
   RunKind,
+  ListChildRunsQuery,
+  RunYieldSignal,
+  FINAL_RUN_STATUSES,
   type RunOutcome,
+  type StepStart,
   type RunStep,
   type RunUsage,
   type RunWarning,
@@ -140,12 +144,13 @@ export class AgentRunHandler implements RunHandler {
     const tools = this.tools.available(agent.tools);
 
     for (;;) {
+      // Shutting down: stop between steps; another worker resumes from the journal.
+      if (ctx.draining.aborted) throw new RunYieldSignal();
       const steps = await journal.list();
       const turns = steps.filter((s) => s.kind === StepKind.Llm);
       const last = turns.at(-1);
       if (!last || last.status === StepStatus.Started) {
         const seq = last?.seq ?? 1;
-        if (!last && turns.length >= agent.maxSteps) return this.tooManySteps(agent);
         const outcome = await this.modelTurn(ctx, agent, prompt, tools, seq, warnings);
         if (outcome) return outcome;
         continue;
@@ -155,15 +160,17 @@ export class AgentRunHandler implements RunHandler {
           kind: 'failed',
           error: last.error ?? { code: 'LLM_FAILED', message: 'The model call failed' },
           deadLetter: true,
+          usage: sumUsage(turns),
         };
 
       const calls = (last.result?.tool_calls as ToolCallRecord[] | undefined) ?? [];
       if (calls.length === 0) return this.finish(ctx, agent, input, last, turns, warnings);
+      // The last allowed turn still asks for tools: stop before running them.
+      if (turns.length >= agent.maxSteps) return this.tooManySteps(agent, turns);
 
       const parked = await this.toolCalls(ctx, agent, tools, last.seq, calls, steps);
       if (parked) return parked;
       // Every call of that turn has its result: the next model turn follows them.
-      if (turns.length >= agent.maxSteps) return this.tooManySteps(agent);
       const outcome = await this.modelTurn(
         ctx,
         agent,
@@ -207,11 +214,13 @@ export class AgentRunHandler implements RunHandler {
     let result: Awaited<ReturnType<ModelCaller['call']>>;
     try {
       result = await this.caller.call(bound, messages, target, {
-        signal: ctx.signal,
+        // A model call is a read: on shutdown it is abandoned (and run again on resume).
+        signal: AbortSignal.any([ctx.signal, ctx.draining]),
         onToken: (text) => tokens.push(text),
       });
     } catch (error) {
       tokens.flush();
+      if (ctx.draining.aborted && !ctx.signal.aborted) throw new RunYieldSignal();
       if (!(error instanceof LlmError) || ctx.signal.aborted) throw error;
       await journal.finish(seq, {
         status: StepStatus.Failed,
@@ -221,6 +230,9 @@ export class AgentRunHandler implements RunHandler {
         kind: 'failed',
         error: { code: error.code, message: error.message },
         deadLetter: true,
+        usage: sumUsage(
+          await journal.list().then((all) => all.filter((s) => s.kind === StepKind.Llm)),
+        ),
       };
     } finally {
       tokens.flush();
@@ -299,29 +311,31 @@ export class AgentRunHandler implements RunHandler {
       call,
       seq: turnSeq + 1 + i,
       step: bySeq.get(turnSeq + 1 + i),
+      effect: effectOf(
+        call.name,
+        tools.find((t) => t.name === call.name),
+      ),
     }));
     let i = 0;
     while (i < todo.length) {
-      const { step } = todo[i];
-      if (step?.status === StepStatus.Awaiting)
-        return {
-          kind: 'parked',
-          status: 'awaiting_approval',
-          reason: 'waiting for a tool call to be resolved',
-        };
-      const effect = effectOf(
-        todo[i].call.name,
-        tools.find((t) => t.name === todo[i].call.name),
-      );
+      if (todo[i].step?.status === StepStatus.Awaiting) {
+        const waiting = await this.stillWaiting(
+          ctx,
+          agent,
+          todo[i].seq,
+          todo[i].call,
+          todo[i].step!,
+        );
+        if (waiting) return waiting;
+        i++;
+        continue;
+      }
       // A batch: consecutive reads together, anything else alone.
       const batch = [todo[i]];
-      if (effect === StepEffect.Read)
+      if (todo[i].effect === StepEffect.Read)
         while (
           i + batch.length < todo.length &&
-          effectOf(
-            todo[i + batch.length].call.name,
-            tools.find((t) => t.name === todo[i + batch.length].call.name),
-          ) === StepEffect.Read &&
+          todo[i + batch.length].effect === StepEffect.Read &&
           todo[i + batch.length].step?.status !== StepStatus.Awaiting
         )
           batch.push(todo[i + batch.length]);
@@ -340,8 +354,41 @@ export class AgentRunHandler implements RunHandler {
   }
 
   /**
+   * A call waiting since the run parked: still waiting (park again, as it parked), or resolved. A
+   * call waiting for child runs is resolved here, with their outcomes, once none is active.
+   */
+  private async stillWaiting(
+    ctx: RunContext,
+    agent: Agent,
+    seq: number,
+    call: ToolCallRecord,
+    step: RunStep,
+  ): Promise<RunOutcome | null> {
+    const park =
+      step.result?.park === 'awaiting_children' ? 'awaiting_children' : 'awaiting_approval';
+    const reason = String(step.result?.reason ?? 'waiting for a tool call to be resolved');
+    if (park === 'awaiting_approval') return { kind: 'parked', status: park, reason };
+    const children = await this.queries.execute(new ListChildRunsQuery(ctx.run.id));
+    if (children.some((c) => !FINAL_RUN_STATUSES.includes(c.status)))
+      return { kind: 'parked', status: park, reason };
+    const outcomes = children.map((c) => ({
+      run_id: c.id,
+      agent: c.agentName,
+      status: c.status,
+      output_message_id: c.outputMessageId,
+      error: c.error,
+    }));
+    const ok = children.every((c) => c.status === 'completed');
+    await this.recordResult(ctx, agent, seq, call, ok ? StepStatus.Succeeded : StepStatus.Failed, {
+      children: outcomes,
+    });
+    return null;
+  }
+
+  /**
    * Runs one tool call (or settles it from the journal) and returns how to journal its outcome:
-   * the caller commits the outcomes of a batch in call order.
+   * the caller commits the outcomes of a batch in call order. The policy decides before anything
+   * is journalled as started: a refused call never looks interrupted.
    */
   private async toolCall(
     ctx: RunContext,
@@ -355,6 +402,14 @@ export class AgentRunHandler implements RunHandler {
     const tool = tools.find((t) => t.name === call.name);
     const effect = effectOf(call.name, tool);
     const done = async () => null;
+    const start = {
+      seq,
+      kind: StepKind.Tool,
+      name: call.name,
+      toolCallId: call.id,
+      args: call.args,
+      effect,
+    };
     if (step && FINISHED_STEP_STATUSES.includes(step.status)) {
       // Finished (e.g. resolved while the run was parked) but its message not yet written.
       if (step.messageId) return done;
@@ -385,23 +440,48 @@ export class AgentRunHandler implements RunHandler {
         return null;
       };
     }
-    await journal.start({
-      seq,
-      kind: StepKind.Tool,
-      name: call.name,
-      toolCallId: call.id,
-      args: call.args,
-      effect,
-    });
+
+    const decision = decideToolCall(agent.toolPolicy(), { tool: call.name, args: call.args });
+    if (decision.outcome === 'deny' || !tool) {
+      const refusal =
+        decision.outcome === 'deny'
+          ? { error: 'TOOL_DENIED', message: decision.reason }
+          : {
+              error: 'TOOL_NOT_AVAILABLE',
+              message: `The tool "${call.name}" is not available yet`,
+            };
+      return async () => {
+        await this.recordResult(ctx, agent, seq, call, StepStatus.Failed, refusal, start);
+        return null;
+      };
+    }
+    if (decision.outcome === 'needs_approval')
+      return async () => {
+        await journal.fenced((tx) =>
+          journal.record(
+            start,
+            {
+              status: StepStatus.Awaiting,
+              result: { park: 'awaiting_approval', reason: decision.reason },
+            },
+            tx,
+          ),
+        );
+        return { kind: 'parked', status: 'awaiting_approval', reason: decision.reason };
+      };
+
+    const { fresh } = await journal.start(start);
+    // Already ended by another execution of this run: nothing to run; the journal is re-read.
+    if (!fresh) return done;
     crashPoint('agent:tool-started');
     const started = Date.now();
-    const result = await this.invoke(ctx, agent, tool, seq, call);
+    const result = await this.runTool(ctx, agent, tool, seq, call);
     crashPoint('agent:tool-executed');
     return async () => {
       if (result.kind === 'park') {
         await journal.finish(seq, {
           status: StepStatus.Awaiting,
-          result: { reason: result.reason },
+          result: { park: result.status, reason: result.reason },
         });
         return { kind: 'parked', status: result.status, reason: result.reason };
       }
@@ -420,25 +500,13 @@ export class AgentRunHandler implements RunHandler {
     };
   }
 
-  /** The policy decides first; then the tool, if this process has it. */
-  private async invoke(
+  private async runTool(
     ctx: RunContext,
     agent: Agent,
-    tool: Tool | undefined,
+    tool: Tool,
     seq: number,
     call: ToolCallRecord,
   ): Promise<ToolResult> {
-    const decision = decideToolCall(agent.toolPolicy(), { tool: call.name, args: call.args });
-    if (decision.outcome === 'deny')
-      return { kind: 'error', code: 'TOOL_DENIED', message: decision.reason };
-    if (decision.outcome === 'needs_approval')
-      return { kind: 'park', status: 'awaiting_approval', reason: decision.reason };
-    if (!tool)
-      return {
-        kind: 'error',
-        code: 'TOOL_NOT_AVAILABLE',
-        message: `The tool "${call.name}" is not available yet`,
-      };
     try {
       return await tool.execute(call.args, {
         runId: ctx.run.id,
@@ -455,7 +523,10 @@ export class AgentRunHandler implements RunHandler {
     }
   }
 
-  /** The tool message and the step's outcome, in one fenced transaction. */
+  /**
+   * The tool message and the step's outcome, in one fenced transaction. `start` for a step that
+   * never ran (refused, unavailable): it is journalled already ended.
+   */
   private async recordResult(
     ctx: RunContext,
     agent: Agent,
@@ -463,9 +534,17 @@ export class AgentRunHandler implements RunHandler {
     call: ToolCallRecord,
     status: StepStatus,
     result: unknown,
+    start?: StepStart,
   ): Promise<void> {
     const { run, journal } = ctx;
     const content = JSON.stringify(result).slice(0, MAX_TOOL_MESSAGE_CHARS);
+    const error =
+      status === StepStatus.Failed || status === StepStatus.UnknownOutcome
+        ? {
+            code: String((result as { error?: unknown }).error ?? 'TOOL_ERROR'),
+            message: String((result as { message?: unknown }).message ?? ''),
+          }
+        : null;
     await journal.fenced(async (tx) => {
       const message = await this.messages.append(tx, {
         sessionId: run.sessionId,
@@ -478,6 +557,10 @@ export class AgentRunHandler implements RunHandler {
         toolCallId: call.id,
         metadata: { tool: call.name, status },
       });
+      if (start) {
+        await journal.record(start, { status, result, error, messageId: message.id }, tx);
+        return;
+      }
       const resolved = await tx
         .getConnection()
         .execute<{ seq: number }[]>(
@@ -487,23 +570,7 @@ export class AgentRunHandler implements RunHandler {
           tx.getTransactionContext(),
         );
       if (resolved.length === 0)
-        await journal.finish(
-          seq,
-          {
-            status,
-            result,
-            ...(status === StepStatus.Failed
-              ? {
-                  error: {
-                    code: String((result as { error?: unknown }).error ?? 'TOOL_ERROR'),
-                    message: String((result as { message?: unknown }).message ?? ''),
-                  },
-                }
-              : {}),
-            messageId: message.id,
-          },
-          tx,
-        );
+        await journal.finish(seq, { status, result, error, messageId: message.id }, tx);
     });
     ctx.publish('tool_result', {
       step: seq,
@@ -563,9 +630,10 @@ export class AgentRunHandler implements RunHandler {
     };
   }
 
-  private tooManySteps(agent: Agent): RunOutcome {
+  private tooManySteps(agent: Agent, turns: RunStep[]): RunOutcome {
     return {
       kind: 'failed',
+      usage: sumUsage(turns),
       error: {
         code: 'MAX_STEPS_EXCEEDED',
         message: `The run took more than ${agent.maxSteps} model turns (max_steps)`,

@@ -37,6 +37,7 @@ export {
   RunHandlers,
   type RunLease,
   type RunOutcome,
+  RunYieldSignal,
 } from './execution/run-handler';
 export { RunLeaseLostError } from './execution/run-lease';
 export {
@@ -55,4 +56,5 @@ export { ResumeRunCommand, type StepResolution } from './commands/resume-run/res
 export { GetRunQuery } from './queries/get-run/get-run.query';
 export { ListRunsQuery } from './queries/list-runs/list-runs.query';
 export { ListRunStepsQuery } from './queries/list-run-steps/list-run-steps.query';
+export { ListChildRunsQuery } from './queries/list-child-runs/list-child-runs.query';
 export { RunAlreadyFinishedError } from './runs.errors';

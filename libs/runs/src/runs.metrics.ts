@@ -14,7 +14,6 @@ export const RUNS_DEAD_LETTERED = 'codelab_runs_dead_lettered_total';
 export const RUN_RETRIES = 'codelab_run_retries_total';
 export const RUNS_FENCED = 'codelab_runs_fenced_total';
 export const RELAY_LEADER = 'codelab_run_relay_leader';
-export const RUN_STEPS = 'codelab_run_steps_total';
 
 export const runMetricProviders = [
   makeCounterProvider({
@@ -60,10 +59,5 @@ export const runMetricProviders = [
   makeGaugeProvider({
     name: RELAY_LEADER,
     help: '1 when this process is the elected relay, else 0',
-  }),
-  makeCounterProvider({
-    name: RUN_STEPS,
-    help: 'Run journal steps finished, by kind and status',
-    labelNames: ['kind', 'status'],
   }),
 ];

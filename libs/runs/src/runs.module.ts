@@ -13,6 +13,7 @@ import { RunLanes } from './lifecycle/run-lanes';
 import { RunLifecycle } from './lifecycle/run-lifecycle';
 import { GetRunHandler } from './queries/get-run/get-run.handler';
 import { ListRunStepsHandler } from './queries/list-run-steps/list-run-steps.handler';
+import { ListChildRunsHandler } from './queries/list-child-runs/list-child-runs.handler';
 import { ListRunsHandler } from './queries/list-runs/list-runs.handler';
 import { runMetricProviders } from './runs.metrics';
 
@@ -51,6 +52,7 @@ import { runMetricProviders } from './runs.metrics';
     ListRunsHandler,
     ListRunStepsHandler,
     AgentActivityHandler,
+    ListChildRunsHandler,
     ...runMetricProviders,
   ],
   exports: [RunQueue, RunCancellation, RunHandlers, RunLanes, RunLifecycle, ...runMetricProviders],

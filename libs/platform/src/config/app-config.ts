@@ -46,6 +46,8 @@ export interface AppConfig {
   runLeaseTtlMs: number;
   runJobLockMs: number;
   runMaxStalls: number;
+  runParkedTtlSeconds: number;
+  domainEventsRetentionDays: number;
   workerLivenessTtlMs: number;
   idempotencyTtlHours: number;
   /** Test-only tools (test_read, test_write, test_park, test_fail); never in production. */
@@ -123,6 +125,8 @@ export const ENV_DEFAULTS = {
   RUN_LEASE_TTL_MS: '30000',
   RUN_JOB_LOCK_MS: '5000',
   RUN_MAX_STALLS: '10',
+  RUN_PARKED_TTL_SECONDS: '3600',
+  DOMAIN_EVENTS_RETENTION_DAYS: '7',
   WORKER_LIVENESS_TTL_MS: '2000',
   IDEMPOTENCY_TTL_HOURS: '24',
   TEST_TOOLS: 'false',
@@ -264,6 +268,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     runLeaseTtlMs: r.int('RUN_LEASE_TTL_MS', 1_000, 600_000),
     runJobLockMs: r.int('RUN_JOB_LOCK_MS', 1_000, 600_000),
     runMaxStalls: r.int('RUN_MAX_STALLS', 1, 1_000),
+    runParkedTtlSeconds: r.int('RUN_PARKED_TTL_SECONDS', 10, 30 * 24 * 3_600),
+    domainEventsRetentionDays: r.int('DOMAIN_EVENTS_RETENTION_DAYS', 1, 3_650),
     workerLivenessTtlMs: r.int('WORKER_LIVENESS_TTL_MS', 500, 60_000),
     idempotencyTtlHours: r.int('IDEMPOTENCY_TTL_HOURS', 1, 24 * 365),
     testTools: {

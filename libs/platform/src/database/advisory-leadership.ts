@@ -69,7 +69,11 @@ export class AdvisoryLeadership {
     const client = new Client({
       connectionString: this.databaseUrl,
       connectionTimeoutMillis: 5_000,
+      // A half-open connection (partition, failover) must not hang the leader's checks: they
+      // time out, and leadership is given up and sought again on a fresh connection.
+      query_timeout: 5_000,
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       application_name: `codelab-${this.name}-leader`,
     });
     // A dropped connection is reported here and surfaces as a failed query at the next check.

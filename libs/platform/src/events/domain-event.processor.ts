@@ -7,7 +7,9 @@ import {
 } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
-import { type Job, Worker } from 'bullmq';
+import { DelayedError, type Job, Worker } from 'bullmq';
+import { isDatabaseUnavailable } from '../database/database-unavailable';
+import { isRedisUnavailable } from '../redis/redis-unavailable';
 import type { Counter } from 'prom-client';
 import { type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
@@ -52,7 +54,7 @@ export class DomainEventProcessor implements OnApplicationBootstrap, BeforeAppli
   onApplicationBootstrap(): void {
     const worker = new Worker<{ eventId: string }>(
       DOMAIN_EVENTS_QUEUE,
-      (job) => this.process(job),
+      (job, token) => this.processOrWait(job, token),
       {
         connection: bullmqConnection(this.config, 'consumer'),
         prefix: `${this.config.redisKeyPrefix}bull`,
@@ -61,6 +63,7 @@ export class DomainEventProcessor implements OnApplicationBootstrap, BeforeAppli
         lockDuration: this.config.runJobLockMs,
         stalledInterval: Math.max(500, Math.floor(this.config.runJobLockMs / 2)),
         maxStalledCount: this.config.runMaxStalls,
+        settings: { backoffStrategy: (attemptsMade) => Math.min(60_000, 500 * 2 ** attemptsMade) },
         autorun: false,
       },
     );
@@ -83,6 +86,33 @@ export class DomainEventProcessor implements OnApplicationBootstrap, BeforeAppli
     await this.worker?.close();
   }
 
+  /**
+   * An outage of PostgreSQL or Redis is nobody's fault: the event waits (up to 5 s apart) without
+   * using up an attempt, as run jobs do.
+   */
+  private async processOrWait(job: Job<{ eventId: string; outages?: number }>, token?: string) {
+    try {
+      await this.process(job);
+    } catch (error) {
+      if (!isDatabaseUnavailable(error) && !isRedisUnavailable(error)) throw error;
+      const outages = (job.data.outages ?? 0) + 1;
+      this.throttled.warn(
+        'outage',
+        `Domain event ${job.data.eventId} waits: ${(error as Error).message}`,
+      );
+      try {
+        await job.updateData({ ...job.data, outages });
+        await job.moveToDelayed(
+          Date.now() + Math.min(5_000, 250 * 2 ** Math.min(outages, 5)),
+          token,
+        );
+      } catch {
+        // The job's lock moved on, or Redis itself is down: it is re-delivered either way.
+      }
+      throw new DelayedError();
+    }
+  }
+
   async process(job: Job<{ eventId: string }>): Promise<void> {
     const em = this.em.fork();
     const [row] = await em
@@ -100,6 +130,7 @@ export class DomainEventProcessor implements OnApplicationBootstrap, BeforeAppli
       createdAt: new Date(row.created_at),
     };
     for (const handler of this.events.handlersFor(event.type)) {
+      if (handler.accepts && !handler.accepts(event)) continue;
       const applied = await em.transactional(async (tx) => {
         const [claimed] = await tx.getConnection().execute<{ handler: string }[]>(
           `insert into domain_event_handlings (handler, event_id) values (?, ?)

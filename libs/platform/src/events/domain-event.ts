@@ -27,6 +27,8 @@ export interface DomainEventHandler {
   /** Stable name: the idempotency key together with the event id. */
   readonly name: string;
   readonly types: readonly string[];
+  /** Narrower than `types` (e.g. only events of child runs); others are not even recorded. */
+  accepts?(event: DomainEvent): boolean;
   /** May return what to do once its transaction has committed (enqueue, notify). */
   handle(event: DomainEvent, tx: EntityManager): Promise<void | AfterCommit>;
 }

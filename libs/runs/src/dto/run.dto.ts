@@ -135,11 +135,12 @@ export class RunStepPageDto {
 }
 
 export class StepPageQueryDto {
-  @ApiPropertyOptional({ minimum: 0, description: 'Steps after this seq' })
+  @ApiPropertyOptional({ minimum: 0, maximum: 2147483647, description: 'Steps after this seq' })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
   @Min(0)
+  @Max(2_147_483_647)
   after?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 100, default: 50 })

@@ -176,6 +176,10 @@ export class Run {
   @Property({ type: 'datetime', nullable: true })
   deadlineAt: Date | null = null;
 
+  /** When it parked; a run parked past RUN_PARKED_TTL_SECONDS expires (its lane moves on). */
+  @Property({ type: 'datetime', nullable: true })
+  parkedAt: Date | null = null;
+
   @Property({ type: 'datetime', nullable: true })
   finishedAt: Date | null = null;
 }

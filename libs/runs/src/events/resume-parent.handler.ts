@@ -13,6 +13,7 @@ export function resumeParentHandler(lifecycle: RunLifecycle): DomainEventHandler
   return {
     name: 'runs.resume-parent-when-children-finish',
     types: ['run.finished'],
+    accepts: (event) => typeof event.payload.parent_run_id === 'string',
     async handle(event: DomainEvent, tx: EntityManager) {
       const parentId = event.payload.parent_run_id;
       if (typeof parentId !== 'string') return;

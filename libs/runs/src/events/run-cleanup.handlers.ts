@@ -2,7 +2,6 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DomainEvent, DomainEventHandler } from '@codelab/platform';
 import { AGENT_DELETED, type AgentDeletedPayload } from '@codelab/agents';
 import { PROJECT_DELETED, type ProjectDeletedPayload } from '@codelab/projects';
-import { PARKED_RUN_STATUSES, RunStatus } from '../entities/run.entity';
 import type { RunCancellation } from '../execution/run-cancellation';
 import type { RunLifecycle, Transitioned } from '../lifecycle/run-lifecycle';
 
@@ -29,24 +28,19 @@ export function runCleanupHandlers(
           tx.getTransactionContext(),
         );
         const moved: Transitioned[] = [];
+        const signals: string[] = [];
         for (const run of runs) {
-          if (run.status === RunStatus.Running) {
-            await cancellation.requestCancel(run.id);
-            continue;
-          }
-          const t = await lifecycle.transition(tx, run.id, RunStatus.Cancelled, {
-            from: [RunStatus.Queued, ...PARKED_RUN_STATUSES],
-            reason: 'agent_deleted',
-            error: {
-              code: 'AGENT_DELETED',
-              message: 'The agent was deleted before the run finished',
-            },
+          const decision = await lifecycle.requestCancel(tx, run.id, 'agent_deleted', {
+            code: 'AGENT_DELETED',
+            message: 'The agent was deleted before the run finished',
           });
-          if (t) moved.push(t);
+          if (decision && 'cancelled' in decision) moved.push(decision.cancelled);
+          else if (decision) signals.push(decision.signal);
         }
         // The queue and stream side effects follow the commit of this handler's transaction.
         return async () => {
           for (const t of moved) await lifecycle.afterCommit(t);
+          for (const runId of signals) await cancellation.requestCancel(runId);
         };
       },
     },

@@ -17,6 +17,7 @@ import {
   RunHandlers,
   type RunLease,
   type RunOutcome,
+  RunYieldSignal,
 } from './run-handler';
 import { RunLeaseLostError } from './run-lease';
 import { RunQueue, runJobId } from './run-queue';
@@ -49,6 +50,7 @@ class RunDeadlineSignal extends Error {
 export class RunExecutor {
   private readonly logger = new Logger(RunExecutor.name);
   private readonly throttled = new ThrottledLog(this.logger);
+  private readonly draining = new Set<AbortController>();
 
   constructor(
     private readonly em: EntityManager,
@@ -65,6 +67,14 @@ export class RunExecutor {
     @InjectMetric(RUNS_ACTIVE) private readonly active: Gauge<string>,
     @InjectMetric(RUNS_FENCED) private readonly fenced: Counter<string>,
   ) {}
+
+  /**
+   * Graceful shutdown: every execution in this process stops at its next step boundary and
+   * hands its run back (the journal lets any worker resume it), instead of running to the end.
+   */
+  drain(): void {
+    for (const controller of this.draining) controller.abort(new RunYieldSignal());
+  }
 
   /** Each job gets its own unit of work (a forked EntityManager). */
   execute(runId: string, dispatch: number | undefined, waitsSoFar = 0): Promise<ExecutionOutcome> {
@@ -96,13 +106,15 @@ export class RunExecutor {
       });
       return { kind: 'done' };
     }
+    const current = dispatch ?? run.dispatches;
     const slot: SlotRequest = {
       runId: run.id,
+      dispatch: current,
       agentId: prepared.agentId,
       agentLimit: prepared.agentLimit,
     };
     const acquired = await this.slots.acquire(slot);
-    const jobId = runJobId(run.id, dispatch ?? run.dispatches);
+    const jobId = runJobId(run.id, current);
     if (acquired !== 'ok') return this.waitFor(acquired, slot, jobId, waitsSoFar);
 
     try {
@@ -136,8 +148,7 @@ export class RunExecutor {
 
   private async wakeWaiters(agentId: string): Promise<void> {
     try {
-      const waiting = await this.slots.waiters(agentId, 2);
-      await Promise.all(waiting.map((jobId) => this.queue.promote(jobId)));
+      await this.slots.wake(agentId, 2, (jobId) => this.queue.promote(jobId));
     } catch (error) {
       this.throttled.warn('wake', `Could not wake waiting runs: ${(error as Error).message}`);
     }
@@ -149,7 +160,12 @@ export class RunExecutor {
     slot: SlotRequest,
     maxRunSeconds: number,
   ): Promise<ExecutionOutcome> {
-    const claimed = await this.lifecycle.claim(run.id, this.liveness.workerId, maxRunSeconds);
+    const claimed = await this.lifecycle.claim(
+      run.id,
+      slot.dispatch,
+      this.liveness.workerId,
+      maxRunSeconds,
+    );
     if (!claimed) return { kind: 'done' };
     crashPoint('run:claimed');
     const lease: RunLease = { runId: run.id, epoch: claimed.leaseEpoch };
@@ -167,6 +183,8 @@ export class RunExecutor {
       }),
     );
     const controller = this.cancellation.register(run.id, claimed.projectId);
+    const drain = new AbortController();
+    this.draining.add(drain);
     const deadline = claimed.deadlineAt;
     const deadlineTimer = deadline
       ? setTimeout(
@@ -186,6 +204,7 @@ export class RunExecutor {
       run: claimed,
       lease,
       signal: controller.signal,
+      draining: drain.signal,
       journal: new StepJournal(this.em, lease),
       deadline,
       publish: (type, payload) =>
@@ -207,6 +226,10 @@ export class RunExecutor {
         // nobody does (the lease merely lapsed), and the run resumes from its journal.
         return { kind: 'wait', delayMs: LEASE_LOST_RETRY_MS };
       }
+      if (error instanceof RunYieldSignal) {
+        this.logger.log(`Run ${run.id} handed back at a step boundary (shutting down)`);
+        return { kind: 'wait', delayMs: 0 };
+      }
       if (reason instanceof RunCancelledSignal) {
         await this.lifecycle.apply(run.id, RunStatus.Cancelled, { epoch: lease.epoch });
         return { kind: 'done' };
@@ -223,6 +246,7 @@ export class RunExecutor {
     } finally {
       clearInterval(heartbeat);
       clearTimeout(deadlineTimer);
+      this.draining.delete(drain);
       this.cancellation.unregister(run.id);
       this.active.dec();
     }
@@ -245,6 +269,7 @@ export class RunExecutor {
           epoch,
           from: [RunStatus.Running],
           error: outcome.error,
+          ...(outcome.usage !== undefined ? { usage: outcome.usage } : {}),
         });
         return outcome.deadLetter
           ? { kind: 'dead_letter', reason: outcome.error.code }

@@ -18,6 +18,11 @@ export interface RunContext {
   readonly lease: RunLease;
   /** Aborted on cancellation or when the lease is lost (see `signal.reason`). */
   readonly signal: AbortSignal;
+  /**
+   * Aborted when the worker shuts down: stop at the next step boundary (a model call may be
+   * abandoned; a tool call should finish) and throw RunYieldSignal, and the run is handed back.
+   */
+  readonly draining: AbortSignal;
   readonly journal: StepJournal;
   /** Past it the run fails with RUN_TIMEOUT (max_run_seconds after its first start). */
   readonly deadline: Date | null;
@@ -27,7 +32,7 @@ export interface RunContext {
 
 export type RunOutcome =
   | { kind: 'completed'; outputMessageId?: string; usage?: RunUsage | null }
-  | { kind: 'failed'; error: RunError; deadLetter?: boolean }
+  | { kind: 'failed'; error: RunError; deadLetter?: boolean; usage?: RunUsage | null }
   /** Parks the run: its place in the lane is kept, nothing is held until it is resumed. */
   | { kind: 'parked'; status: 'awaiting_approval' | 'awaiting_children'; reason: string };
 
@@ -41,6 +46,13 @@ export interface RunHandler {
   readonly kind: RunKind;
   prepare(run: Run): Promise<Preparation>;
   execute(context: RunContext): Promise<RunOutcome>;
+}
+
+/** Thrown by a handler to hand its run back (the worker is draining); it resumes elsewhere. */
+export class RunYieldSignal extends Error {
+  constructor() {
+    super('yield: the worker is shutting down');
+  }
 }
 
 export class UnknownRunKindError extends Error {

@@ -50,10 +50,15 @@ export class RunQueue {
     }
   }
 
-  /** Moves a waiting (delayed) job to the front, when a slot it waits for has freed. */
-  async promote(jobId: string): Promise<void> {
+  /**
+   * Moves a waiting (delayed) job to the front, when a slot it waits for has freed. False when
+   * the job is not waiting any more (gone, running, finished): a stale waiter.
+   */
+  async promote(jobId: string): Promise<boolean> {
     const job = await this.queue.getJob(jobId);
-    if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+    if (!job || !(await job.isDelayed())) return false;
+    await job.promote().catch(() => undefined);
+    return true;
   }
 
   /** A dispatch's job as BullMQ sees it, or null when Redis has none. */

@@ -33,11 +33,12 @@ describe('RunSlots (real Redis)', () => {
     await redis.quit();
   });
 
-  const request = (agentId: string, limit: number, runId: string = randomUUID()): SlotRequest => ({
-    runId,
-    agentId,
-    agentLimit: limit,
-  });
+  const request = (
+    agentId: string,
+    limit: number,
+    runId: string = randomUUID(),
+    dispatch = 1,
+  ): SlotRequest => ({ runId, dispatch, agentId, agentLimit: limit });
 
   /** Another worker process: its own identity and heartbeat, the same Redis. */
   const otherWorker = async (leaseTtlMs = 60_000) => {
@@ -68,12 +69,18 @@ describe('RunSlots (real Redis)', () => {
     expect(await slots.acquire(c)).toBe('ok');
   });
 
-  it('lets a run execute in one place: re-acquiring by the holder is idempotent, another worker is refused', async () => {
+  it('lets a run execute in one place: re-acquiring by the holder is idempotent, another worker or dispatch is refused', async () => {
     const other = await otherWorker();
     const run = request(randomUUID(), 5);
     expect(await slots.acquire(run)).toBe('ok');
     expect(await slots.acquire(run)).toBe('ok');
     expect(await other.slots.acquire(run)).toBe('busy');
+    // Another dispatch of the same run, even in this very process, waits for the first.
+    const redispatched = { ...run, dispatch: 2 };
+    expect(await slots.acquire(redispatched)).toBe('busy');
+    // And the stale dispatch's release frees only its own lease.
+    await slots.release(redispatched);
+    expect(await slots.renew(run)).toBe(true);
     await slots.release(run);
     expect(await other.slots.acquire(run)).toBe('ok');
     await other.beat.stop();
@@ -193,6 +200,22 @@ describe('RunSlots (real Redis)', () => {
     await paused.beat.start();
     expect(await paused.slots.renew(held)).toBe(false);
     await paused.beat.stop();
+  });
+
+  it('wakes the oldest waiters and drops stale ones on the way', async () => {
+    const agent = randomUUID();
+    for (const job of ['stale.1', 'live.1', 'stale.2', 'live.2', 'live.3'])
+      await slots.addWaiter(agent, job);
+    const woken: string[] = [];
+    const promote = async (jobId: string) => {
+      if (jobId.startsWith('stale')) return false;
+      woken.push(jobId);
+      return true;
+    };
+    expect(await slots.wake(agent, 2, promote)).toBe(2);
+    expect(woken).toEqual(['live.1', 'live.2']);
+    // The stale entries are gone, the rest still waits in order.
+    expect(await slots.waiters(agent, 10)).toEqual(['live.3']);
   });
 
   it('lists waiters oldest first and forgets them', async () => {

@@ -7,7 +7,8 @@ import { REDIS_NOW_MS, WorkerLiveness } from './worker-liveness';
  * Limits that hold across every worker process (open-source BullMQ has no per-group concurrency):
  * at most `concurrency_limit` executing runs per agent, and a run executes in one place at a time.
  * Both live in one sorted set per agent, `slots:agent:<id>`, whose members are
- * "<run id>|<worker id>" scored by their lease expiry. (Which run of a conversation may start is
+ * "<run id>:<dispatch>|<worker id>" scored by their lease expiry: one holder per execution, so a
+ * stale dispatch of a run cannot run beside (or release for) the current one. (Which run of a conversation may start is
  * decided in PostgreSQL by its lane; see RunLanes.)
  *
  * A lease is void when it expires OR when the worker it names is no longer alive (see
@@ -27,11 +28,12 @@ local function alive(worker, now)
   return expiry and tonumber(expiry) > now
 end
 -- KEYS: agent set, alive set, this worker's holds
--- ARGV: holder "<run>|<worker>", ttl ms, agent limit, run id, hold entry "<agent>|<run>"
--- Returns 'ok' (held now), 'busy' (the run executes on another live worker) or 'agent' (full).
+-- ARGV: holder "<run>:<dispatch>|<worker>", ttl ms, agent limit, run id, hold entry "<agent>|<run>:<dispatch>"
+-- Returns 'ok' (held now), 'busy' (the run executes elsewhere: another live worker, or another
+-- dispatch of it here) or 'agent' (full).
 local function take(now)
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  local mine, count, prefix = false, 0, ARGV[4] .. '|'
+  local mine, count, prefix = false, 0, ARGV[4] .. ':'
   for _, member in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     local w = worker_of(member)
     if member == ARGV[1] then
@@ -81,7 +83,7 @@ for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0,
   redis.call('ZREM', KEYS[1], w)
   local holds = ARGV[1] .. 'workers:holds:' .. w
   for _, entry in ipairs(redis.call('SMEMBERS', holds)) do
-    local agent, run = string.match(entry, '^([^|]+)|([^|]+)$')
+    local agent, run = string.match(entry, '^([^|]+)|([^|]+)$') -- run = "<run id>:<dispatch>"
     if agent then
       redis.call('ZREM', ARGV[1] .. 'slots:agent:' .. agent, run .. '|' .. w)
       table.insert(freed, agent)
@@ -96,6 +98,8 @@ export type AcquireResult = 'ok' | 'busy' | 'agent';
 
 export interface SlotRequest {
   runId: string;
+  /** The dispatch being executed: the holder is this execution, not just the run. */
+  dispatch: number;
   agentId: string;
   agentLimit: number;
 }
@@ -123,8 +127,8 @@ export class RunSlots implements OnApplicationShutdown {
     return `${this.config.redisKeyPrefix}slots:agent:${agentId}`;
   }
 
-  private holder(r: Pick<SlotRequest, 'runId'>): string {
-    return `${r.runId}|${this.liveness.workerId}`;
+  private holder(r: Pick<SlotRequest, 'runId' | 'dispatch'>): string {
+    return `${r.runId}:${r.dispatch}|${this.liveness.workerId}`;
   }
 
   private holdsKey(): string {
@@ -151,7 +155,7 @@ export class RunSlots implements OnApplicationShutdown {
   }
 
   private holdEntry(r: SlotRequest): string {
-    return `${r.agentId}|${r.runId}`;
+    return `${r.agentId}|${r.runId}:${r.dispatch}`;
   }
 
   async acquire(r: SlotRequest): Promise<AcquireResult> {
@@ -236,13 +240,37 @@ export class RunSlots implements OnApplicationShutdown {
   }
 
   /** The jobs waiting longest for this agent. */
-  async waiters(agentId: string, count: number): Promise<string[]> {
-    return this.redis.zrange(this.waitersKey(agentId), 0, count - 1);
+  async waiters(agentId: string, count: number, offset = 0): Promise<string[]> {
+    return this.redis.zrange(this.waitersKey(agentId), offset, offset + count - 1);
+  }
+
+  /**
+   * Wakes the `count` jobs waiting longest for the agent, dropping stale entries on the way (jobs
+   * that stopped waiting without taking a slot: cancelled, superseded, not their lane's turn).
+   */
+  async wake(
+    agentId: string,
+    count: number,
+    promote: (jobId: string) => Promise<boolean>,
+  ): Promise<number> {
+    let woken = 0;
+    for (let scanned = 0; woken < count && scanned < 50;) {
+      const batch = await this.waiters(agentId, count, 0);
+      if (batch.length === 0) break;
+      for (const jobId of batch) {
+        scanned++;
+        if (await promote(jobId)) woken++;
+        // Promoted or stale: either way it leaves the waiters (a promoted job that still cannot
+        // get a slot registers again).
+        await this.removeWaiter(agentId, jobId);
+      }
+    }
+    return woken;
   }
 
   /** Run ids holding an unexpired agent lease right now (for tests and metrics). */
   async agentHolders(agentId: string): Promise<string[]> {
     const members = await this.redis.zrangebyscore(this.agentKey(agentId), Date.now(), '+inf');
-    return members.map((m) => m.split('|')[0]);
+    return members.map((m) => m.split(/[:|]/)[0]);
   }
 }

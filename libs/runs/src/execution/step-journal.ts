@@ -116,6 +116,39 @@ export class StepJournal {
     return tx ? (await assertLease(tx, this.lease), write(tx)) : this.fenced(write);
   }
 
+  /**
+   * Journals a step that is decided without running (refused by the policy, unavailable, parked
+   * for approval): written once, already in its final (or awaiting) state. Idempotent.
+   */
+  async record(step: StepStart, outcome: StepFinish, tx: EntityManager): Promise<void> {
+    await assertLease(tx, this.lease);
+    const args = step.args ?? null;
+    const ended = outcome.status !== StepStatus.Awaiting;
+    await tx.getConnection().execute(
+      `insert into run_steps (run_id, seq, kind, name, tool_call_id, args, args_digest, effect, status,
+         result, error, message_id, lease_epoch, attempts, finished_at)
+       values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, 0, ${ended ? 'now()' : 'null'})
+       on conflict (run_id, seq) do nothing`,
+      [
+        this.lease.runId,
+        step.seq,
+        step.kind,
+        step.name,
+        step.toolCallId ?? null,
+        args === null ? null : JSON.stringify(args),
+        args === null ? null : argsDigest(args),
+        step.effect ?? 'none',
+        outcome.status,
+        jsonOrNull(boundResult(outcome.result)),
+        jsonOrNull(outcome.error),
+        outcome.messageId ?? null,
+        this.lease.epoch,
+      ],
+      'run',
+      tx.getTransactionContext(),
+    );
+  }
+
   /** Journals how a started (or awaiting) step ended; RunLeaseLostError if it is not ours to end. */
   async finish(seq: number, outcome: StepFinish, tx?: EntityManager): Promise<void> {
     const write = async (t: EntityManager) => {

@@ -43,10 +43,8 @@ export class DeadWorkerReaper implements OnApplicationBootstrap, OnApplicationSh
       const freed = await this.slots.reapDeadWorkers();
       if (freed.length === 0) return;
       this.logger.warn(`Freed the slots of dead workers (agents: ${freed.length})`);
-      const waiting = new Set<string>();
       for (const agentId of freed)
-        for (const jobId of await this.slots.waiters(agentId, 4)) waiting.add(jobId);
-      await Promise.all([...waiting].map((jobId) => this.queue.promote(jobId)));
+        await this.slots.wake(agentId, 4, (jobId) => this.queue.promote(jobId));
     } catch (error) {
       this.throttled.warn('reap', `Reaping dead workers failed: ${(error as Error).message}`);
     } finally {

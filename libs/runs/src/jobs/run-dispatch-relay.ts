@@ -9,6 +9,7 @@ import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Gauge } from 'prom-client';
 import { APP_CONFIG, type AppConfig, RelayLeadership, ThrottledLog } from '@codelab/platform';
+import { RunStatus } from '../entities/run.entity';
 
 import { RunExecutor } from '../execution/run-executor';
 import { RunQueue } from '../execution/run-queue';
@@ -69,6 +70,7 @@ export class RunDispatchRelay implements OnApplicationBootstrap, OnApplicationSh
       if (!leader) return;
       await this.relayOutbox();
       await this.reconcile();
+      await this.expireParked();
       const counts = await this.queue.counts();
       for (const [state, value] of Object.entries(counts)) this.depth.set({ state }, value);
     } catch (error) {
@@ -97,6 +99,30 @@ export class RunDispatchRelay implements OnApplicationBootstrap, OnApplicationSh
         return; // Redis is still down; try again next tick
       }
     }
+  }
+
+  /**
+   * A parked run nobody resumed within RUN_PARKED_TTL_SECONDS expires, so the runs queued behind
+   * it in its lane go on (approvals bring their own, shorter deadlines).
+   */
+  private async expireParked(): Promise<void> {
+    const stale = await this.em
+      .fork()
+      .getConnection()
+      .execute<{ id: string }[]>(
+        `select id from runs where status in ('awaiting_approval', 'awaiting_children')
+         and parked_at < now() - make_interval(secs => ?) order by parked_at limit 100`,
+        [this.config.runParkedTtlSeconds],
+      );
+    for (const { id } of stale)
+      await this.lifecycle.apply(id, RunStatus.Expired, {
+        from: [RunStatus.AwaitingApproval, RunStatus.AwaitingChildren],
+        reason: 'parked_too_long',
+        error: {
+          code: 'PARK_EXPIRED',
+          message: `Nothing resumed the run within ${this.config.runParkedTtlSeconds} s`,
+        },
+      });
   }
 
   private async reconcile(): Promise<void> {

@@ -89,8 +89,9 @@ export class RunProcessor implements OnApplicationBootstrap, BeforeApplicationSh
       .catch((error: Error) => this.logger.error(`Run worker stopped: ${error.message}`));
   }
 
-  /** Finish (or hand back) the runs in hand while PostgreSQL and Redis are still open. */
+  /** Hand back the runs in hand (at their next step) while PostgreSQL and Redis are still open. */
   async beforeApplicationShutdown(): Promise<void> {
+    this.executor.drain();
     await this.worker?.close();
     await this.liveness.stop();
   }

@@ -69,20 +69,21 @@ export class RunLifecycle {
 
   /**
    * Inside the caller's transaction. Returns null when the run is not in an allowed status (or
-   * the epoch moved on): someone else already moved it, and nothing was written.
+   * the epoch moved on): someone else already moved it, and nothing was written. Two requests are
+   * settled under the run's row lock, so they cannot be lost in a race: parking a run whose
+   * cancellation was requested cancels it instead, and parking a run on children that have all
+   * finished already puts it straight back in the queue.
    */
   async transition(
     tx: EntityManager,
     runId: string,
-    to: RunStatus,
+    requested: RunStatus,
     options: TransitionOptions = {},
   ): Promise<Transitioned | null> {
     const conn = tx.getConnection();
     const ctx = tx.getTransactionContext();
-    const allowed = sourcesOf(to).filter((s) => !options.from || options.from.includes(s));
-    if (allowed.length === 0) return null;
     // A run's lane never changes: read it unlocked, then lock in the one order every path uses
-    // (lane, then row), so a finishing run and a message interrupting it cannot deadlock.
+    // (lane, then rows, then the session's counter), so finishing and interrupting cannot deadlock.
     const [located] = await conn.execute<{ lane: string }[]>(
       'select lane from runs where id = ?',
       [runId],
@@ -90,17 +91,30 @@ export class RunLifecycle {
       ctx,
     );
     if (!located) return null;
-    const final = FINAL_RUN_STATUSES.includes(to);
-    // A final transition frees the lane: the next run is decided under the lane's lock.
-    if (final) await this.lanes.lock(tx, located.lane);
-    const [current] = await conn.execute<{ status: RunStatus; lease_epoch: number }[]>(
-      'select status, lease_epoch from runs where id = ? for update',
+    // Parking may turn into a final state (a requested cancel): lock the lane for those too.
+    if (FINAL_RUN_STATUSES.includes(requested) || PARKED_RUN_STATUSES.includes(requested))
+      await this.lanes.lock(tx, located.lane);
+    const [current] = await conn.execute<
+      { status: RunStatus; lease_epoch: number; cancel_requested_at: Date | null }[]
+    >(
+      'select status, lease_epoch, cancel_requested_at from runs where id = ? for update',
       [runId],
       'all',
       ctx,
     );
+    if (!current) return null;
+    let to = requested;
+    if (PARKED_RUN_STATUSES.includes(to) && current.cancel_requested_at) to = RunStatus.Cancelled;
+    else if (to === RunStatus.AwaitingChildren && !(await this.hasActiveChildren(tx, runId)))
+      to = RunStatus.Queued;
+    const allowed = sourcesOf(to).filter(
+      (s) => !options.from || options.from.includes(s) || to !== requested,
+    );
     if (!allowed.includes(current.status)) return null;
     if (options.epoch !== undefined && current.lease_epoch !== options.epoch) return null;
+    const final = FINAL_RUN_STATUSES.includes(to);
+    // Only the head's end moves the lane on (the others wait; the head may hold a job already).
+    const wasHead = final && (await this.lanes.head(tx, located.lane))?.id === runId;
 
     const sets = ['status = ?'];
     const params: unknown[] = [to];
@@ -108,10 +122,16 @@ export class RunLifecycle {
     if (to === RunStatus.Cancelled)
       sets.push('cancel_requested_at = coalesce(cancel_requested_at, now())');
     // max_run_seconds bounds each active stretch: time spent parked does not count.
-    if (PARKED_RUN_STATUSES.includes(to)) sets.push('deadline_at = null');
-    if (options.error) {
+    if (PARKED_RUN_STATUSES.includes(to)) sets.push('deadline_at = null', 'parked_at = now()');
+    else sets.push('parked_at = null');
+    const error =
+      options.error ??
+      (to === RunStatus.Cancelled && requested !== to
+        ? { code: 'CANCELLED', message: 'Cancelled while it was about to wait' }
+        : undefined);
+    if (error) {
       sets.push('error = ?::jsonb');
-      params.push(JSON.stringify(options.error));
+      params.push(JSON.stringify(error));
     }
     if (options.outputMessageId) {
       sets.push('output_message_id = ?');
@@ -127,10 +147,9 @@ export class RunLifecycle {
       'run',
       ctx,
     );
-    const row = { from_status: current.status };
     const run = await tx.findOneOrFail(Run, { id: runId }, { refresh: true });
 
-    const type = eventTypeOf(row.from_status, to);
+    const type = eventTypeOf(current.status, to);
     if (type)
       await this.domainEvents.record(tx, {
         type,
@@ -144,20 +163,73 @@ export class RunLifecycle {
           agent_id: run.agentId,
           parent_run_id: run.parentRunId,
           kind: run.kind,
-          from: row.from_status,
+          from: current.status,
           status: to,
-          ...(options.error ? { error: options.error } : {}),
+          ...(error ? { error } : {}),
           ...(options.reason ? { reason: options.reason } : {}),
         },
       });
     const dispatched: Dispatch[] = [];
-    if (final) {
+    if (wasHead) {
       const next = await this.lanes.advance(tx, run.lane);
       if (next) dispatched.push(next);
     } else if (to === RunStatus.Queued) {
       dispatched.push(await this.lanes.dispatch(tx, run.id));
     }
-    return { run, from: row.from_status, dispatched };
+    return { run, from: current.status, dispatched };
+  }
+
+  private async hasActiveChildren(tx: EntityManager, runId: string): Promise<boolean> {
+    const [{ n }] = await tx.getConnection().execute<{ n: number }[]>(
+      `select count(*)::int as n from runs where parent_run_id = ?
+         and status in ('queued', 'running', 'awaiting_approval', 'awaiting_children')`,
+      [runId],
+      'all',
+      tx.getTransactionContext(),
+    );
+    return n > 0;
+  }
+
+  /**
+   * A cancellation decided under the run's row lock (in the caller's transaction): a queued or
+   * parked run is cancelled now; a running one is flagged, and its worker (told after commit)
+   * stops it; the flag also turns a park into a cancel. Null when the run is already final.
+   */
+  async requestCancel(
+    tx: EntityManager,
+    runId: string,
+    reason: string,
+    error?: RunError,
+  ): Promise<{ cancelled: Transitioned } | { signal: string } | null> {
+    const conn = tx.getConnection();
+    const ctx = tx.getTransactionContext();
+    const [located] = await conn.execute<{ lane: string }[]>(
+      'select lane from runs where id = ?',
+      [runId],
+      'all',
+      ctx,
+    );
+    if (!located) return null;
+    await this.lanes.lock(tx, located.lane);
+    const [row] = await conn.execute<{ status: RunStatus }[]>(
+      'select status from runs where id = ? for update',
+      [runId],
+      'all',
+      ctx,
+    );
+    if (!row || FINAL_RUN_STATUSES.includes(row.status)) return null;
+    if (row.status === RunStatus.Running) {
+      await tx.getConnection().execute(
+        `update runs set cancel_requested_at = coalesce(cancel_requested_at, now()),
+             error = coalesce(error, ?::jsonb) where id = ?`,
+        [error ? JSON.stringify(error) : null, runId],
+        'run',
+        tx.getTransactionContext(),
+      );
+      return { signal: runId };
+    }
+    const cancelled = await this.transition(tx, runId, RunStatus.Cancelled, { reason, error });
+    return cancelled ? { cancelled } : null;
   }
 
   /**
@@ -165,17 +237,23 @@ export class RunLifecycle {
    * execution held it before), the deadline is set on the first start of an active stretch.
    * Null when the run is no longer there to claim (finished, parked, cancelled).
    */
-  async claim(runId: string, workerId: string, maxRunSeconds: number): Promise<Run | null> {
+  async claim(
+    runId: string,
+    dispatch: number,
+    workerId: string,
+    maxRunSeconds: number,
+  ): Promise<Run | null> {
     const em = this.em.fork();
+    // Only the current dispatch may claim: a stale job of the run finds nothing to do.
     const claimed = await em.getConnection().execute<{ id: string }[]>(
       `update runs set status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now(),
          deadline_at = coalesce(deadline_at, now() + make_interval(secs => ?)),
          executions = executions + 1, lease_epoch = lease_epoch + 1, worker_id = ?
-       where id = ? and status in (${sourcesOf(RunStatus.Running)
+       where id = ? and dispatches = ? and status in (${sourcesOf(RunStatus.Running)
          .map(() => '?')
          .join(', ')})
        returning id`,
-      [maxRunSeconds, workerId, runId, ...sourcesOf(RunStatus.Running)],
+      [maxRunSeconds, workerId, runId, dispatch, ...sourcesOf(RunStatus.Running)],
     );
     return claimed.length ? em.findOneOrFail(Run, { id: runId }) : null;
   }

@@ -67,13 +67,21 @@ export function testTools(effectsDir: string): Tool[] {
     },
     {
       name: 'test_park',
-      description: 'Test tool: parks the run until the step is resolved from outside',
-      parameters: { type: 'object', properties: { reason: textArg }, additionalProperties: false },
+      description:
+        'Test tool: parks the run (awaiting_approval, or awaiting_children) until it is resolved',
+      parameters: {
+        type: 'object',
+        properties: {
+          reason: textArg,
+          status: { type: 'string', enum: ['awaiting_approval', 'awaiting_children'] },
+        },
+        additionalProperties: false,
+      },
       effect: StepEffect.None,
       execute(args): Promise<ToolResult> {
         return Promise.resolve({
           kind: 'park',
-          status: 'awaiting_approval',
+          status: args.status === 'awaiting_children' ? 'awaiting_children' : 'awaiting_approval',
           reason: String(args.reason ?? 'test_park'),
         });
       },

@@ -3,7 +3,7 @@ import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
 import { ISOLATION_DENIALS } from '@codelab/platform';
-import { FINAL_RUN_STATUSES, PARKED_RUN_STATUSES, Run, RunStatus } from '../../entities/run.entity';
+import { FINAL_RUN_STATUSES, Run, RunStatus } from '../../entities/run.entity';
 import { RunCancellation } from '../../execution/run-cancellation';
 import { RunQueue } from '../../execution/run-queue';
 import { RunLifecycle } from '../../lifecycle/run-lifecycle';
@@ -30,22 +30,17 @@ export class CancelRunHandler implements ICommandHandler<CancelRunCommand> {
     if (!run) throw runNotFound(this.denials);
     if (FINAL_RUN_STATUSES.includes(run.status)) throw new RunAlreadyFinishedError(run.status);
 
-    const cancelled = await this.lifecycle.apply(run.id, RunStatus.Cancelled, {
-      from: [RunStatus.Queued, ...PARKED_RUN_STATUSES],
-      reason,
-    });
-    if (cancelled) {
+    // Decided under the run's row lock: cancelled now (queued, parked), or flagged (running).
+    const decision = await this.em
+      .fork()
+      .transactional((tx) => this.lifecycle.requestCancel(tx, run.id, reason));
+    if (decision && 'cancelled' in decision) {
+      await this.lifecycle.afterCommit(decision.cancelled);
       if (run.dispatches > 0) await this.queue.remove(run.id, run.dispatches);
-      return cancelled;
+      return decision.cancelled.run;
     }
-    // Running (or it just started): ask the worker executing it to stop.
-    await this.em
-      .getConnection()
-      .execute(
-        `update runs set cancel_requested_at = coalesce(cancel_requested_at, now()) where id = ? and status = 'running'`,
-        [run.id],
-      );
-    await this.cancellation.requestCancel(run.id);
+    // Running: the worker executing it stops (told now; its heartbeat also sees the flag).
+    if (decision) await this.cancellation.requestCancel(run.id);
     const current = await this.em.findOneOrFail(Run, scope, { disableIdentityMap: true });
     if (FINAL_RUN_STATUSES.includes(current.status) && current.status !== RunStatus.Cancelled)
       throw new RunAlreadyFinishedError(current.status);

@@ -8,14 +8,12 @@ import { APP_CONFIG, type AppConfig, ISOLATION_DENIALS } from '@codelab/platform
 import { type Agent, FindProjectAgentQuery } from '@codelab/agents';
 import {
   type Dispatch,
-  PARKED_RUN_STATUSES,
   Run,
   RunCancellation,
   RunKind,
   RunLanes,
   RunLifecycle,
   RunMode,
-  RunStatus,
   toRunDto,
   type Transitioned,
 } from '@codelab/runs';
@@ -143,21 +141,9 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
       if (onBusy === 'interrupt') {
         // Newest first, so cancelling never hands the lane to a run about to be cancelled too.
         for (const other of [...active].reverse()) {
-          if (other.status === RunStatus.Running) {
-            await conn.execute(
-              `update runs set cancel_requested_at = coalesce(cancel_requested_at, now()) where id = ?`,
-              [other.id],
-              'run',
-              ctx,
-            );
-            interrupting.push(other.id);
-            continue;
-          }
-          const moved = await this.lifecycle.transition(tx, other.id, RunStatus.Cancelled, {
-            from: [RunStatus.Queued, ...PARKED_RUN_STATUSES],
-            reason: 'interrupted',
-          });
-          if (moved) transitions.push(moved);
+          const decision = await this.lifecycle.requestCancel(tx, other.id, 'interrupted');
+          if (decision && 'cancelled' in decision) transitions.push(decision.cancelled);
+          else if (decision) interrupting.push(decision.signal);
         }
       }
 
