@@ -97,19 +97,24 @@ export class AgentRunHandler implements RunHandler {
 
   /** Ownership is re-checked from PostgreSQL: the session and the agent, by the run's owner. */
   async prepare(run: Run): Promise<Preparation> {
-    try {
-      await this.queries.execute(
-        new GetOwnedSessionQuery(run.projectId, run.sessionId, run.ownerId),
-      );
-    } catch (error) {
-      if (error instanceof ResourceNotFoundError)
-        return {
-          kind: 'fail',
-          error: { code: 'SESSION_NOT_FOUND', message: 'The session no longer exists' },
-        };
-      throw error;
-    }
-    const agent = await this.agentOf(run);
+    // Both at once: one round trip's time.
+    const [session, agent] = await Promise.all([
+      this.queries
+        .execute(new GetOwnedSessionQuery(run.projectId, run.sessionId, run.ownerId))
+        .then(
+          () => true,
+          (error: unknown) => {
+            if (error instanceof ResourceNotFoundError) return false;
+            throw error;
+          },
+        ),
+      this.agentOf(run),
+    ]);
+    if (!session)
+      return {
+        kind: 'fail',
+        error: { code: 'SESSION_NOT_FOUND', message: 'The session no longer exists' },
+      };
     if (!agent)
       return { kind: 'fail', error: { code: 'AGENT_NOT_FOUND', message: 'The agent was deleted' } };
     return {
@@ -421,6 +426,7 @@ export class AgentRunHandler implements RunHandler {
           call,
           step.status,
           step.result ?? step.error ?? {},
+          'link',
         );
         return null;
       };
@@ -524,8 +530,9 @@ export class AgentRunHandler implements RunHandler {
   }
 
   /**
-   * The tool message and the step's outcome, in one fenced transaction. `start` for a step that
-   * never ran (refused, unavailable): it is journalled already ended.
+   * The tool message and the step's outcome, in one fenced transaction. The step is `started`
+   * (or awaiting) and ends here; or it never ran (refused, unavailable: `start` journals it
+   * already ended); or it ended already, resolved from outside (`link`: only its message is new).
    */
   private async recordResult(
     ctx: RunContext,
@@ -534,7 +541,7 @@ export class AgentRunHandler implements RunHandler {
     call: ToolCallRecord,
     status: StepStatus,
     result: unknown,
-    start?: StepStart,
+    start?: StepStart | 'link',
   ): Promise<void> {
     const { run, journal } = ctx;
     const content = JSON.stringify(result).slice(0, MAX_TOOL_MESSAGE_CHARS);
@@ -557,20 +564,18 @@ export class AgentRunHandler implements RunHandler {
         toolCallId: call.id,
         metadata: { tool: call.name, status },
       });
-      if (start) {
+      if (start === 'link')
+        await tx
+          .getConnection()
+          .execute(
+            'update run_steps set message_id = ? where run_id = ? and seq = ?',
+            [message.id, run.id, seq],
+            'run',
+            tx.getTransactionContext(),
+          );
+      else if (start)
         await journal.record(start, { status, result, error, messageId: message.id }, tx);
-        return;
-      }
-      const resolved = await tx
-        .getConnection()
-        .execute<{ seq: number }[]>(
-          `update run_steps set message_id = ? where run_id = ? and seq = ? and status not in ('started', 'awaiting') returning seq`,
-          [message.id, run.id, seq],
-          'all',
-          tx.getTransactionContext(),
-        );
-      if (resolved.length === 0)
-        await journal.finish(seq, { status, result, error, messageId: message.id }, tx);
+      else await journal.finish(seq, { status, result, error, messageId: message.id }, tx);
     });
     ctx.publish('tool_result', {
       step: seq,

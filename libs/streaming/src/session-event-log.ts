@@ -53,8 +53,9 @@ export class SessionEventLog {
 
   async append(envelope: Envelope): Promise<string> {
     const key = this.key(envelope.session_id);
+    // A pipeline, not MULTI: the TTL refresh need not be atomic with the append.
     const [[, id]] = (await this.redis
-      .multi()
+      .pipeline()
       .xadd(
         key,
         'MAXLEN',

@@ -7,7 +7,6 @@ import { crashPoint, ThrottledLog } from '@codelab/platform';
 import { SessionEvent } from '@codelab/streaming';
 import { toRunDto } from '../dto/run.mappers';
 import { Run, RunStatus } from '../entities/run.entity';
-import { RunLanes } from '../lifecycle/run-lanes';
 import { RunLifecycle } from '../lifecycle/run-lifecycle';
 import { RUN_QUEUE_WAIT, RUN_SLOT_WAITS, RUNS_ACTIVE, RUNS_FENCED } from '../runs.metrics';
 import { RunCancellation, RunCancelledSignal } from './run-cancellation';
@@ -57,7 +56,6 @@ export class RunExecutor {
     private readonly events: EventBus,
     private readonly handlers: RunHandlers,
     private readonly lifecycle: RunLifecycle,
-    private readonly lanes: RunLanes,
     private readonly slots: RunSlots,
     private readonly liveness: WorkerLiveness,
     private readonly queue: RunQueue,
@@ -88,14 +86,26 @@ export class RunExecutor {
   ): Promise<ExecutionOutcome> {
     // Its job was re-delivered (the job lock lapsed) while this process still executes it.
     if (this.cancellation.isRunning(runId)) return { kind: 'wait', delayMs: LEASE_LOST_RETRY_MS };
-    const run = await this.em.findOne(Run, { id: runId });
+    // The run and whether it is its lane's head, in one round trip.
+    const [row] = await this.em
+      .getConnection()
+      .execute<(Record<string, unknown> & { is_head: boolean })[]>(
+        `select r.*, not exists (
+           select 1 from runs h where h.lane = r.lane
+             and h.status in ('queued', 'running', 'awaiting_approval', 'awaiting_children')
+             and (h.lane_seq, h.created_at, h.id) < (r.lane_seq, r.created_at, r.id)
+         ) as is_head
+         from runs r where r.id = ?`,
+        [runId],
+      );
     // Final, parked, or superseded by a newer dispatch: nothing for this job to do.
-    if (!run || ![RunStatus.Queued, RunStatus.Running].includes(run.status))
+    if (!row || ![RunStatus.Queued, RunStatus.Running].includes(row.status as RunStatus))
       return { kind: 'done' };
     // (Jobs queued before dispatch numbers existed carry none: they are the current dispatch.)
-    if (dispatch !== undefined && run.dispatches !== dispatch) return { kind: 'done' };
+    if (dispatch !== undefined && row.dispatches !== dispatch) return { kind: 'done' };
     // Not its turn: the transition that ends the head dispatches the next run.
-    if (!(await this.lanes.isHead(this.em, run.id, run.lane))) return { kind: 'done' };
+    if (!row.is_head) return { kind: 'done' };
+    const run = this.em.map(Run, row);
 
     const handler = this.handlers.get(run.kind);
     const prepared = await handler.prepare(run);
@@ -118,12 +128,13 @@ export class RunExecutor {
     if (acquired !== 'ok') return this.waitFor(acquired, slot, jobId, waitsSoFar);
 
     try {
-      // Bookkeeping only: a failure here must not leave the slot held.
-      await this.slots
-        .removeWaiter(slot.agentId, jobId)
-        .catch((error: Error) =>
-          this.throttled.warn('waiters', `Could not update slot waiters: ${error.message}`),
-        );
+      // Bookkeeping only (and only for a job that waited): a failure must not leave the slot held.
+      if (waitsSoFar > 0)
+        await this.slots
+          .removeWaiter(slot.agentId, jobId)
+          .catch((error: Error) =>
+            this.throttled.warn('waiters', `Could not update slot waiters: ${error.message}`),
+          );
       return await this.runWithSlot(run, handler, slot, prepared.maxRunSeconds);
     } finally {
       await this.slots.release(slot).catch(() => undefined);

@@ -78,9 +78,10 @@ export class StepJournal {
 
   /**
    * Journals a step before it runs. A step left `started` by an earlier execution is taken over
-   * (attempts + 1); a finished one is returned as is, with `fresh: false`.
+   * (attempts + 1); a finished one is left as is: `fresh: false`. A `tx` must come from
+   * `fenced()` (the lease is checked once per transaction).
    */
-  async start(step: StepStart, tx?: EntityManager): Promise<{ step: RunStep; fresh: boolean }> {
+  async start(step: StepStart, tx?: EntityManager): Promise<{ fresh: boolean }> {
     const write = async (t: EntityManager) => {
       const conn = t.getConnection();
       const ctx = t.getTransactionContext();
@@ -106,22 +107,17 @@ export class StepJournal {
         'all',
         ctx,
       );
-      const saved = await t.findOneOrFail(
-        RunStep,
-        { runId: this.lease.runId, seq: step.seq },
-        { refresh: true },
-      );
-      return { step: saved, fresh: row !== undefined };
+      return { fresh: row !== undefined };
     };
-    return tx ? (await assertLease(tx, this.lease), write(tx)) : this.fenced(write);
+    return tx ? write(tx) : this.fenced(write);
   }
 
   /**
    * Journals a step that is decided without running (refused by the policy, unavailable, parked
-   * for approval): written once, already in its final (or awaiting) state. Idempotent.
+   * for approval): written once, already in its final (or awaiting) state. Idempotent. In a
+   * transaction from `fenced()`.
    */
   async record(step: StepStart, outcome: StepFinish, tx: EntityManager): Promise<void> {
-    await assertLease(tx, this.lease);
     const args = step.args ?? null;
     const ended = outcome.status !== StepStatus.Awaiting;
     await tx.getConnection().execute(
@@ -149,7 +145,10 @@ export class StepJournal {
     );
   }
 
-  /** Journals how a started (or awaiting) step ended; RunLeaseLostError if it is not ours to end. */
+  /**
+   * Journals how a started (or awaiting) step ended; RunLeaseLostError if it is not ours to end.
+   * A `tx` must come from `fenced()`.
+   */
   async finish(seq: number, outcome: StepFinish, tx?: EntityManager): Promise<void> {
     const write = async (t: EntityManager) => {
       const ended = outcome.status !== StepStatus.Awaiting;
@@ -173,7 +172,7 @@ export class StepJournal {
       );
       if (!row) throw new RunLeaseLostError(this.lease.runId);
     };
-    return tx ? (await assertLease(tx, this.lease), write(tx)) : this.fenced(write);
+    return tx ? write(tx) : this.fenced(write);
   }
 }
 

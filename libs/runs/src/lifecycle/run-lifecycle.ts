@@ -245,17 +245,17 @@ export class RunLifecycle {
   ): Promise<Run | null> {
     const em = this.em.fork();
     // Only the current dispatch may claim: a stale job of the run finds nothing to do.
-    const claimed = await em.getConnection().execute<{ id: string }[]>(
+    const claimed = await em.getConnection().execute<Record<string, unknown>[]>(
       `update runs set status = 'running', started_at = coalesce(started_at, now()), heartbeat_at = now(),
          deadline_at = coalesce(deadline_at, now() + make_interval(secs => ?)),
          executions = executions + 1, lease_epoch = lease_epoch + 1, worker_id = ?
        where id = ? and dispatches = ? and status in (${sourcesOf(RunStatus.Running)
          .map(() => '?')
          .join(', ')})
-       returning id`,
+       returning *`,
       [maxRunSeconds, workerId, runId, dispatch, ...sourcesOf(RunStatus.Running)],
     );
-    return claimed.length ? em.findOneOrFail(Run, { id: runId }) : null;
+    return claimed.length ? em.map(Run, claimed[0]) : null;
   }
 
   /** A transition in a transaction of its own, then its effects (queue, stream, metrics). */
@@ -291,10 +291,14 @@ export class RunLifecycle {
       );
   }
 
-  /** Enqueues a committed dispatch and clears its outbox row; on failure the relay retries. */
+  /**
+   * Enqueues a committed dispatch and clears its outbox row (not awaited: nobody waits for the
+   * clean-up, and a row left behind only makes the relay re-add a job that exists, a no-op). On
+   * failure the relay retries.
+   */
   async enqueue(d: Dispatch): Promise<void> {
     if (await this.queue.enqueue(d.runId, d.dispatch)) {
-      await this.em
+      void this.em
         .fork()
         .getConnection()
         .execute('delete from run_outbox where run_id = ? and dispatch = ?', [d.runId, d.dispatch])

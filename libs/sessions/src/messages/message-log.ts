@@ -44,43 +44,40 @@ export class MessageLog {
   constructor(private readonly em: EntityManager) {}
 
   /**
-   * Appends in `tx`. A message for a (run, step) that already has one is not written again: the
-   * existing one is returned (and the seq bump rolls back with the caller's transaction only if
-   * the caller fails; here nothing is bumped).
+   * Appends in `tx`: the session's next seq (gap-free: the counter row is bumped in the same
+   * transaction and rolls back with it) and one INSERT. A run step's message is unique by
+   * (run, step): a second one for the same step is refused by the database.
    */
   async append(tx: EntityManager, input: AppendMessage): Promise<LoggedMessage> {
     const conn = tx.getConnection();
     const ctx = tx.getTransactionContext();
-    if (input.runId && input.stepSeq !== undefined && input.stepSeq !== null) {
-      const existing = await tx.findOne(Message, { runId: input.runId, stepSeq: input.stepSeq });
-      if (existing) return toLogged(existing);
-    }
-    // Bumping the counter row serialises appends per session and rolls back with the
-    // transaction, so seqs are gap-free.
-    const [bumped] = await conn.execute<{ last_seq: number }[]>(
-      'update chat_sessions set last_seq = last_seq + 1, updated_at = now() where id = ? returning last_seq',
-      [input.sessionId],
+    const [row] = await conn.execute<MessageRow[]>(
+      `with bumped as (
+         update chat_sessions set last_seq = last_seq + 1, updated_at = now() where id = ? returning last_seq
+       )
+       insert into messages (id, session_id, seq, role, content, agent_id, agent_name, run_id, step_seq,
+         tool_calls, tool_call_id, metadata)
+       select gen_random_uuid(), ?, last_seq, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb from bumped
+       returning ${COLUMNS}`,
+      [
+        input.sessionId,
+        input.sessionId,
+        input.role,
+        input.content,
+        input.agentId ?? null,
+        input.agentName ?? null,
+        input.runId ?? null,
+        input.stepSeq ?? null,
+        input.toolCalls ? JSON.stringify(input.toolCalls) : null,
+        input.toolCallId ?? null,
+        JSON.stringify(input.metadata ?? {}),
+      ],
       'all',
       ctx,
     );
     // The session went with its project while a run was still answering in it.
-    if (!bumped) throw new ResourceNotFoundError('Session');
-    const seq = bumped.last_seq;
-    const message = tx.create(Message, {
-      session: input.sessionId,
-      seq,
-      role: input.role,
-      content: input.content,
-      agentId: input.agentId ?? null,
-      agentName: input.agentName ?? null,
-      runId: input.runId ?? null,
-      stepSeq: input.stepSeq ?? null,
-      toolCalls: input.toolCalls ?? null,
-      toolCallId: input.toolCallId ?? null,
-      metadata: input.metadata ?? {},
-    });
-    await tx.flush();
-    return toLogged(message);
+    if (!row) throw new ResourceNotFoundError('Session');
+    return fromRow(row);
   }
 
   async get(sessionId: string, messageId: string): Promise<LoggedMessage | null> {
@@ -114,6 +111,46 @@ export class MessageLog {
       );
     return rows.map(toLogged);
   }
+}
+
+const COLUMNS =
+  'id, session_id, seq, role, content, agent_id, agent_name, run_id, step_seq, tool_calls, tool_call_id, metadata, created_at';
+
+interface MessageRow {
+  id: string;
+  session_id: string;
+  seq: number;
+  role: MessageRole;
+  content: string;
+  agent_id: string | null;
+  agent_name: string | null;
+  run_id: string | null;
+  step_seq: number | null;
+  tool_calls: ToolCallRecord[] | string | null;
+  tool_call_id: string | null;
+  metadata: Record<string, unknown> | string;
+  created_at: Date | string;
+}
+
+const json = <T>(value: T | string): T =>
+  typeof value === 'string' ? (JSON.parse(value) as T) : value;
+
+function fromRow(r: MessageRow): LoggedMessage {
+  return {
+    id: r.id,
+    seq: r.seq,
+    role: r.role,
+    content: r.content,
+    runId: r.run_id,
+    stepSeq: r.step_seq,
+    toolCalls: r.tool_calls === null ? null : json(r.tool_calls),
+    toolCallId: r.tool_call_id,
+    metadata: json(r.metadata),
+    agentId: r.agent_id,
+    agentName: r.agent_name,
+    sessionId: r.session_id,
+    createdAt: new Date(r.created_at),
+  };
 }
 
 function toLogged(m: Message): LoggedMessage {

@@ -10,19 +10,16 @@ import {
   type Dispatch,
   Run,
   RunCancellation,
-  RunKind,
   RunLanes,
   RunLifecycle,
-  RunMode,
   toRunDto,
   type Transitioned,
 } from '@codelab/runs';
 import { SessionEvent } from '@codelab/streaming';
-import { toMessageDto } from '../../dto/mappers';
 import { type SendMessageResponseDto } from '../../dto/session.dto';
 import { ChatSession } from '../../entities/chat-session.entity';
-import { Message, MessageRole } from '../../entities/message.entity';
-import { MessageLog } from '../../messages/message-log';
+import { MessageRole } from '../../entities/message.entity';
+import { MessageLog, messageDtoOf } from '../../messages/message-log';
 import { MESSAGES_ACCEPTED } from '../../sessions.metrics';
 import {
   IdempotencyKeyReusedError,
@@ -156,28 +153,24 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
         agentName: agent.name,
         runId,
       });
-      const run = tx.create(Run, {
-        id: runId,
-        sessionId: session.id,
-        projectId,
-        ownerId,
-        agentId: agent.id,
-        agentName: agent.name,
-        kind: RunKind.Agent,
-        mode: RunMode.Direct,
-        lane,
-        laneSeq: String(input.seq),
-        inputMessageId: input.id,
-      });
-      await tx.flush();
+      const [row] = await conn.execute<Record<string, unknown>[]>(
+        `insert into runs (id, session_id, project_id, owner_id, agent_id, agent_name, kind, mode, lane, lane_seq, input_message_id, state)
+         values (?, ?, ?, ?, ?, ?, 'agent', 'direct', ?, ?, ?, '{}') returning *`,
+        [runId, session.id, projectId, ownerId, agent.id, agent.name, lane, input.seq, input.id],
+        'all',
+        ctx,
+      );
+      const run = tx.map(Run, row);
       const dispatched = transitions.flatMap((t) => t.dispatched);
-      const admitted = await this.lanes.admit(tx, run.id, lane);
+      // Under the lane lock: with nothing active before it, it is the head; else ask the lane.
+      const admitted =
+        active.length === 0
+          ? await this.lanes.dispatch(tx, run.id)
+          : await this.lanes.admit(tx, run.id, lane);
       if (admitted) dispatched.push(admitted);
-      await tx.refresh(run);
-      const message = await tx.findOneOrFail(Message, { id: input.id });
 
       const response: SendMessageResponseDto = {
-        message: toMessageDto(message),
+        message: messageDtoOf(input),
         run: toRunDto(run),
       };
       if (idempotencyKey) {
