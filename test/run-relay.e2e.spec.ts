@@ -38,6 +38,26 @@ describe('run relay: election and dead letters (e2e)', () => {
     (await api.app.get(MikroORM).em.getConnection().execute(query, params)) as T;
   const queue = () => api.app.get<Queue>(getQueueToken('agent-runs'));
 
+  it("enqueues a message's run at once and clears its outbox row without the relay", async () => {
+    const projectId = await createProject(api.http, user, 'relayed-at-once');
+    const sid = await createSession(api.http, user, projectId);
+    const runs: { id: string }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const other = await createSession(api.http, user, projectId);
+      runs.push((await sendMessage(api.http, user, projectId, other, { content: `m${i}` })).run);
+    }
+    runs.push((await sendMessage(api.http, user, projectId, sid, { content: 'last' })).run);
+    // No relay ticks here (and no worker): the POSTs enqueued the jobs and cleared the rows.
+    for (const run of runs) expect(await queue().getJob(`${run.id}.1`)).toBeDefined();
+    await waitFor('the batched clean-up to clear the outbox rows', async () => {
+      const [{ n }] = await sql<{ n: number }[]>(
+        `select count(*)::int as n from run_outbox where run_id in (${runs.map(() => '?').join(', ')})`,
+        runs.map((r) => r.id),
+      );
+      return n === 0;
+    });
+  });
+
   it('lets a failed-set (dead-lettered) run stay dead: recorded as failed, never re-queued', async () => {
     const projectId = await createProject(api.http, user, 'dead-letter');
     const sid = await createSession(api.http, user, projectId);

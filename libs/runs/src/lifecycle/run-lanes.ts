@@ -7,6 +7,19 @@ export interface Dispatch {
   dispatch: number;
 }
 
+/** A user message's run, as the sessions feature submits it. */
+export interface NewRun {
+  id: string;
+  sessionId: string;
+  projectId: string;
+  ownerId: string;
+  agentId: string;
+  agentName: string;
+  lane: string;
+  laneSeq: number;
+  inputMessageId: string;
+}
+
 const ACTIVE = `('queued', 'running', 'awaiting_approval', 'awaiting_children')`;
 
 /**
@@ -55,6 +68,47 @@ export class RunLanes {
       'all',
       tx.getTransactionContext(),
     );
+  }
+
+  /**
+   * Inserts a queued agent run into its lane (lane locked by the caller, who knows whether the
+   * lane has active runs). Into an idle lane it is the head: it is dispatched in the same
+   * statement (dispatch 1 and its outbox row). Otherwise the lane decides.
+   */
+  async submit(
+    tx: EntityManager,
+    run: NewRun,
+    laneIdle: boolean,
+  ): Promise<{ run: Record<string, unknown>; dispatched: Dispatch | null }> {
+    const conn = tx.getConnection();
+    const ctx = tx.getTransactionContext();
+    const values = [
+      run.id,
+      run.sessionId,
+      run.projectId,
+      run.ownerId,
+      run.agentId,
+      run.agentName,
+      run.lane,
+      run.laneSeq,
+      run.inputMessageId,
+    ];
+    const insert = `insert into runs (id, session_id, project_id, owner_id, agent_id, agent_name, kind, mode,
+        lane, lane_seq, input_message_id, state, dispatches)
+      values (?, ?, ?, ?, ?, ?, 'agent', 'direct', ?, ?, ?, '{}', ${laneIdle ? 1 : 0}) returning *`;
+    if (!laneIdle) {
+      const [row] = await conn.execute<Record<string, unknown>[]>(insert, values, 'all', ctx);
+      return { run: row, dispatched: await this.admit(tx, run.id, run.lane) };
+    }
+    const [row] = await conn.execute<Record<string, unknown>[]>(
+      `with inserted as (${insert}),
+       outboxed as (insert into run_outbox (run_id, dispatch) select id, 1 from inserted)
+       select * from inserted`,
+      values,
+      'all',
+      ctx,
+    );
+    return { run: row, dispatched: { runId: run.id, dispatch: 1 } };
   }
 
   /** After inserting a queued run (lane locked): dispatches it when it is the head. */

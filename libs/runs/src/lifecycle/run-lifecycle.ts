@@ -38,6 +38,10 @@ export interface Transitioned {
 }
 
 /** Stream event type for a status a run just reached. */
+// Relayed outbox rows are cleared together, a few milliseconds after their jobs were added.
+const OUTBOX_CLEAR_DELAY_MS = 10;
+const OUTBOX_CLEAR_BATCH = 500;
+
 const STREAM_EVENT: Partial<Record<RunStatus, SessionEvent['type']>> = {
   [RunStatus.Completed]: 'run_completed',
   [RunStatus.Failed]: 'run_failed',
@@ -292,19 +296,40 @@ export class RunLifecycle {
   }
 
   /**
-   * Enqueues a committed dispatch and clears its outbox row (not awaited: nobody waits for the
-   * clean-up, and a row left behind only makes the relay re-add a job that exists, a no-op). On
-   * failure the relay retries.
+   * Enqueues a committed dispatch and clears its outbox row. Clearing is batched (one DELETE for
+   * the dispatches of the last few milliseconds) and not awaited: nobody waits for it, and a row
+   * left behind only makes the relay re-add a job that exists, a no-op. On failure the relay
+   * retries.
    */
   async enqueue(d: Dispatch): Promise<void> {
-    if (await this.queue.enqueue(d.runId, d.dispatch)) {
-      void this.em
+    if (await this.queue.enqueue(d.runId, d.dispatch)) this.clearOutbox(d);
+  }
+
+  private readonly relayed: Dispatch[] = [];
+  private clearing: NodeJS.Timeout | null = null;
+
+  private clearOutbox(d: Dispatch): void {
+    this.relayed.push(d);
+    this.clearing ??= setTimeout(() => void this.flushOutbox(), OUTBOX_CLEAR_DELAY_MS).unref();
+  }
+
+  private async flushOutbox(): Promise<void> {
+    const batch = this.relayed.splice(0, OUTBOX_CLEAR_BATCH);
+    this.clearing = this.relayed.length
+      ? setTimeout(() => void this.flushOutbox(), OUTBOX_CLEAR_DELAY_MS).unref()
+      : null;
+    try {
+      await this.em
         .fork()
         .getConnection()
-        .execute('delete from run_outbox where run_id = ? and dispatch = ?', [d.runId, d.dispatch])
-        .catch((error: Error) =>
-          this.logger.warn(`Could not clear the outbox of run ${d.runId}: ${error.message}`),
+        .execute(
+          `delete from run_outbox where (run_id, dispatch) in (${batch.map(() => '(?::uuid, ?::int)').join(', ')})`,
+          batch.flatMap((d) => [d.runId, d.dispatch]),
         );
+    } catch (error) {
+      this.logger.warn(
+        `Could not clear ${batch.length} relayed outbox rows: ${(error as Error).message}`,
+      );
     }
   }
 }

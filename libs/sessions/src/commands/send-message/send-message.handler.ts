@@ -17,7 +17,6 @@ import {
 } from '@codelab/runs';
 import { SessionEvent } from '@codelab/streaming';
 import { type SendMessageResponseDto } from '../../dto/session.dto';
-import { ChatSession } from '../../entities/chat-session.entity';
 import { MessageRole } from '../../entities/message.entity';
 import { MessageLog, messageDtoOf } from '../../messages/message-log';
 import { MESSAGES_ACCEPTED } from '../../sessions.metrics';
@@ -32,6 +31,12 @@ import {
 import { SendMessageCommand } from './send-message.command';
 
 export const sessionLane = (sessionId: string) => `session:${sessionId}`;
+
+interface SessionRow {
+  id: string;
+  current_agent_id: string | null;
+  archived_at: Date | null;
+}
 
 interface Accepted {
   response: SendMessageResponseDto;
@@ -116,14 +121,20 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
         }
       }
 
-      const session = await tx.findOne(ChatSession, { id: sessionId, project: projectId, ownerId });
+      const [session] = await conn.execute<SessionRow[]>(
+        `select id, current_agent_id, archived_at from chat_sessions
+          where id = ? and project_id = ? and owner_id = ?`,
+        [sessionId, projectId, ownerId],
+        'all',
+        ctx,
+      );
       if (!session) throw notFound(this.denials, 'session');
-      if (session.archivedAt) throw new SessionArchivedError();
+      if (session.archived_at) throw new SessionArchivedError();
       const agent = await this.resolveAgent(
         projectId,
         ownerId,
         targetAgent,
-        session.currentAgentId,
+        session.current_agent_id,
       );
 
       // Lock order on every path: lane, then runs, then the session's seq counter.
@@ -153,21 +164,24 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
         agentName: agent.name,
         runId,
       });
-      const [row] = await conn.execute<Record<string, unknown>[]>(
-        `insert into runs (id, session_id, project_id, owner_id, agent_id, agent_name, kind, mode, lane, lane_seq, input_message_id, state)
-         values (?, ?, ?, ?, ?, ?, 'agent', 'direct', ?, ?, ?, '{}') returning *`,
-        [runId, session.id, projectId, ownerId, agent.id, agent.name, lane, input.seq, input.id],
-        'all',
-        ctx,
+      const submitted = await this.lanes.submit(
+        tx,
+        {
+          id: runId,
+          sessionId: session.id,
+          projectId,
+          ownerId,
+          agentId: agent.id,
+          agentName: agent.name,
+          lane,
+          laneSeq: input.seq,
+          inputMessageId: input.id,
+        },
+        active.length === 0,
       );
-      const run = tx.map(Run, row);
+      const run = tx.map(Run, submitted.run);
       const dispatched = transitions.flatMap((t) => t.dispatched);
-      // Under the lane lock: with nothing active before it, it is the head; else ask the lane.
-      const admitted =
-        active.length === 0
-          ? await this.lanes.dispatch(tx, run.id)
-          : await this.lanes.admit(tx, run.id, lane);
-      if (admitted) dispatched.push(admitted);
+      if (submitted.dispatched) dispatched.push(submitted.dispatched);
 
       const response: SendMessageResponseDto = {
         message: messageDtoOf(input),
