@@ -13,7 +13,12 @@ import { RelayLeadership } from '../database/relay-leadership';
 import { ThrottledLog } from '../observability/throttled-log';
 import { bullmqConnection } from '../redis/bullmq-connection';
 import { crashPoint } from '../testing/crash-points';
-import { DOMAIN_EVENTS_CHANNEL, DOMAIN_EVENTS_QUEUE, type DomainEvent } from './domain-event';
+import {
+  DOMAIN_EVENTS_CHANNEL,
+  DOMAIN_EVENTS_QUEUE,
+  type DomainEventRow,
+  domainEventOf,
+} from './domain-event';
 import { DomainEvents } from './domain-events';
 
 const BATCH = 500;
@@ -87,19 +92,7 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
   private async republishLost(): Promise<number> {
     const conn = this.em.fork().getConnection();
     // Within the job retention (an hour): older completed jobs are gone by design.
-    const candidates = await conn.execute<
-      {
-        id: string;
-        seq: string;
-        type: string;
-        aggregate_type: string;
-        aggregate_id: string;
-        owner_id: string | null;
-        payload: Record<string, unknown>;
-        created_at: Date;
-        handled: number;
-      }[]
-    >(
+    const candidates = await conn.execute<(DomainEventRow & { handled: number })[]>(
       `select e.*, (select count(*)::int from domain_event_handlings h where h.event_id = e.id) as handled
        from domain_events e
        where e.published_at between now() - interval '50 minutes' and now() - interval '60 seconds'
@@ -107,16 +100,7 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
     );
     let republished = 0;
     for (const row of candidates) {
-      const event: DomainEvent = {
-        id: row.id,
-        seq: String(row.seq),
-        type: row.type,
-        aggregateType: row.aggregate_type,
-        aggregateId: row.aggregate_id,
-        ownerId: row.owner_id,
-        payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
-        createdAt: new Date(row.created_at),
-      };
+      const event = domainEventOf(row);
       const expected = this.events
         .handlersFor(event.type)
         .filter((h) => !h.accepts || h.accepts(event)).length;

@@ -16,20 +16,9 @@ import { APP_CONFIG } from '../config/config.module';
 import { ThrottledLog } from '../observability/throttled-log';
 import { bullmqConnection } from '../redis/bullmq-connection';
 import { crashPoint } from '../testing/crash-points';
-import { DOMAIN_EVENTS_QUEUE, type DomainEvent } from './domain-event';
+import { DOMAIN_EVENTS_QUEUE, type DomainEventRow, domainEventOf } from './domain-event';
 import { DomainEvents } from './domain-events';
 import { DOMAIN_EVENTS_HANDLED } from './domain-events.metrics';
-
-interface EventRow {
-  id: string;
-  seq: string;
-  type: string;
-  aggregate_type: string;
-  aggregate_id: string;
-  owner_id: string | null;
-  payload: Record<string, unknown> | string;
-  created_at: Date;
-}
 
 /**
  * Runs the handlers of each published domain event, in whichever worker takes the job. Each
@@ -117,18 +106,9 @@ export class DomainEventProcessor implements OnApplicationBootstrap, BeforeAppli
     const em = this.em.fork();
     const [row] = await em
       .getConnection()
-      .execute<EventRow[]>(`select * from domain_events where id = ?`, [job.data.eventId]);
+      .execute<DomainEventRow[]>(`select * from domain_events where id = ?`, [job.data.eventId]);
     if (!row) return;
-    const event: DomainEvent = {
-      id: row.id,
-      seq: String(row.seq),
-      type: row.type,
-      aggregateType: row.aggregate_type,
-      aggregateId: row.aggregate_id,
-      ownerId: row.owner_id,
-      payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
-      createdAt: new Date(row.created_at),
-    };
+    const event = domainEventOf(row);
     for (const handler of this.events.handlersFor(event.type)) {
       if (handler.accepts && !handler.accepts(event)) continue;
       const applied = await em.transactional(async (tx) => {

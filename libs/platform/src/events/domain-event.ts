@@ -33,6 +33,31 @@ export interface DomainEventHandler {
   handle(event: DomainEvent, tx: EntityManager): Promise<void | AfterCommit>;
 }
 
+/** A `domain_events` row as node-postgres returns it. */
+export interface DomainEventRow {
+  id: string;
+  seq: string;
+  type: string;
+  aggregate_type: string;
+  aggregate_id: string;
+  owner_id: string | null;
+  payload: Record<string, unknown> | string;
+  created_at: Date;
+}
+
+export function domainEventOf(row: DomainEventRow): DomainEvent {
+  return {
+    id: row.id,
+    seq: String(row.seq),
+    type: row.type,
+    aggregateType: row.aggregate_type,
+    aggregateId: row.aggregate_id,
+    ownerId: row.owner_id,
+    payload: typeof row.payload === 'string' ? JSON.parse(row.payload) : row.payload,
+    createdAt: new Date(row.created_at),
+  };
+}
+
 export type AfterCommit = () => Promise<void>;
 
 export const DOMAIN_EVENTS_QUEUE = 'domain-events';

@@ -85,7 +85,6 @@ export class StepJournal {
     const write = async (t: EntityManager) => {
       const conn = t.getConnection();
       const ctx = t.getTransactionContext();
-      const args = step.args ?? null;
       const [row] = await conn.execute<{ seq: number }[]>(
         `insert into run_steps (run_id, seq, kind, name, tool_call_id, args, args_digest, effect, status, lease_epoch, attempts)
          values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, 'started', ?, 1)
@@ -93,17 +92,7 @@ export class StepJournal {
            lease_epoch = excluded.lease_epoch, started_at = now(), finished_at = null
          where run_steps.status = 'started'
          returning seq`,
-        [
-          this.lease.runId,
-          step.seq,
-          step.kind,
-          step.name,
-          step.toolCallId ?? null,
-          args === null ? null : JSON.stringify(args),
-          args === null ? null : argsDigest(args),
-          step.effect ?? 'none',
-          this.lease.epoch,
-        ],
+        [...this.stepValues(step), this.lease.epoch],
         'all',
         ctx,
       );
@@ -118,7 +107,6 @@ export class StepJournal {
    * transaction from `fenced()`.
    */
   async record(step: StepStart, outcome: StepFinish, tx: EntityManager): Promise<void> {
-    const args = step.args ?? null;
     const ended = outcome.status !== StepStatus.Awaiting;
     await tx.getConnection().execute(
       `insert into run_steps (run_id, seq, kind, name, tool_call_id, args, args_digest, effect, status,
@@ -126,14 +114,7 @@ export class StepJournal {
        values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb, ?::jsonb, ?, ?, 0, ${ended ? 'now()' : 'null'})
        on conflict (run_id, seq) do nothing`,
       [
-        this.lease.runId,
-        step.seq,
-        step.kind,
-        step.name,
-        step.toolCallId ?? null,
-        args === null ? null : JSON.stringify(args),
-        args === null ? null : argsDigest(args),
-        step.effect ?? 'none',
+        ...this.stepValues(step),
         outcome.status,
         jsonOrNull(boundResult(outcome.result)),
         jsonOrNull(outcome.error),
@@ -173,6 +154,21 @@ export class StepJournal {
       if (!row) throw new RunLeaseLostError(this.lease.runId);
     };
     return tx ? write(tx) : this.fenced(write);
+  }
+
+  /** run_id, seq, kind, name, tool_call_id, args, args_digest, effect: a step's identity. */
+  private stepValues(step: StepStart): unknown[] {
+    const args = step.args ?? null;
+    return [
+      this.lease.runId,
+      step.seq,
+      step.kind,
+      step.name,
+      step.toolCallId ?? null,
+      args === null ? null : JSON.stringify(args),
+      args === null ? null : argsDigest(args),
+      step.effect ?? 'none',
+    ];
   }
 }
 

@@ -38,6 +38,19 @@ export interface Transitioned {
 }
 
 /** Stream event type for a status a run just reached. */
+/** A run's lane (it never changes, so it can be read before the lane is locked). */
+async function laneOf(tx: EntityManager, runId: string): Promise<{ lane: string } | undefined> {
+  const [row] = await tx
+    .getConnection()
+    .execute<{ lane: string }[]>(
+      'select lane from runs where id = ?',
+      [runId],
+      'all',
+      tx.getTransactionContext(),
+    );
+  return row;
+}
+
 // Relayed outbox rows are cleared together, a few milliseconds after their jobs were added.
 const OUTBOX_CLEAR_DELAY_MS = 10;
 const OUTBOX_CLEAR_BATCH = 500;
@@ -88,12 +101,7 @@ export class RunLifecycle {
     const ctx = tx.getTransactionContext();
     // A run's lane never changes: read it unlocked, then lock in the one order every path uses
     // (lane, then rows, then the session's counter), so finishing and interrupting cannot deadlock.
-    const [located] = await conn.execute<{ lane: string }[]>(
-      'select lane from runs where id = ?',
-      [runId],
-      'all',
-      ctx,
-    );
+    const located = await laneOf(tx, runId);
     if (!located) return null;
     // Parking may turn into a final state (a requested cancel): lock the lane for those too.
     if (FINAL_RUN_STATUSES.includes(requested) || PARKED_RUN_STATUSES.includes(requested))
@@ -207,12 +215,7 @@ export class RunLifecycle {
   ): Promise<{ cancelled: Transitioned } | { signal: string } | null> {
     const conn = tx.getConnection();
     const ctx = tx.getTransactionContext();
-    const [located] = await conn.execute<{ lane: string }[]>(
-      'select lane from runs where id = ?',
-      [runId],
-      'all',
-      ctx,
-    );
+    const located = await laneOf(tx, runId);
     if (!located) return null;
     await this.lanes.lock(tx, located.lane);
     const [row] = await conn.execute<{ status: RunStatus }[]>(

@@ -1,23 +1,6 @@
 import { type Message, type ToolCallRecord } from '../entities/message.entity';
 import { type MessageDto } from './session.dto';
 
-export function toMessageDto(m: Message): MessageDto {
-  return {
-    id: m.id,
-    session_id: m.session.id,
-    seq: m.seq,
-    role: m.role,
-    content: m.content,
-    agent_id: m.agentId,
-    agent_name: m.agentName,
-    run_id: m.runId,
-    tool_calls: m.toolCalls,
-    tool_call_id: m.toolCallId,
-    metadata: m.metadata,
-    created_at: new Date(m.createdAt).toISOString(),
-  };
-}
-
 /** Raw message rows (read path: no entity hydration). */
 export interface MessageRow {
   id: string;
@@ -28,13 +11,16 @@ export interface MessageRow {
   agent_id: string | null;
   agent_name: string | null;
   run_id: string | null;
+  /** Selected by the message log only. */
+  step_seq?: number | null;
   tool_calls: ToolCallRecord[] | string | null;
   tool_call_id: string | null;
   metadata: Record<string, unknown> | string;
   created_at: Date | string;
 }
 
-const json = <T>(value: T | string): T =>
+/** A json(b) column as node-postgres or a raw driver hands it over. */
+export const json = <T>(value: T | string): T =>
   typeof value === 'string' ? (JSON.parse(value) as T) : value;
 
 export function messageRowToDto(r: MessageRow): MessageDto {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { ResourceNotFoundError } from '@codelab/platform';
 import { EntityManager } from '@mikro-orm/postgresql';
+import { json, type MessageRow } from '../dto/mappers';
 import { type MessageDto } from '../dto/session.dto';
 import { Message, MessageRole, type ToolCallRecord } from '../entities/message.entity';
 
@@ -116,25 +117,6 @@ export class MessageLog {
 const COLUMNS =
   'id, session_id, seq, role, content, agent_id, agent_name, run_id, step_seq, tool_calls, tool_call_id, metadata, created_at';
 
-interface MessageRow {
-  id: string;
-  session_id: string;
-  seq: number;
-  role: MessageRole;
-  content: string;
-  agent_id: string | null;
-  agent_name: string | null;
-  run_id: string | null;
-  step_seq: number | null;
-  tool_calls: ToolCallRecord[] | string | null;
-  tool_call_id: string | null;
-  metadata: Record<string, unknown> | string;
-  created_at: Date | string;
-}
-
-const json = <T>(value: T | string): T =>
-  typeof value === 'string' ? (JSON.parse(value) as T) : value;
-
 function fromRow(r: MessageRow): LoggedMessage {
   return {
     id: r.id,
@@ -142,7 +124,7 @@ function fromRow(r: MessageRow): LoggedMessage {
     role: r.role,
     content: r.content,
     runId: r.run_id,
-    stepSeq: r.step_seq,
+    stepSeq: r.step_seq ?? null,
     toolCalls: r.tool_calls === null ? null : json(r.tool_calls),
     toolCallId: r.tool_call_id,
     metadata: json(r.metadata),
