@@ -21,7 +21,9 @@ export interface DomainEvent<P extends object = Record<string, unknown>> extends
 /**
  * A reaction to domain events, run in a worker, at least once per event; `handle` runs in a
  * transaction that also records that this handler applied the event, so its PostgreSQL effects
- * happen exactly once. Effects outside PostgreSQL must be idempotent themselves.
+ * happen exactly once. Effects outside PostgreSQL must be idempotent themselves. Events are
+ * published in seq order but handled by parallel workers: a handler must not rely on seeing one
+ * event before another (re-read the current state instead).
  */
 export interface DomainEventHandler {
   /** Stable name: the idempotency key together with the event id. */
