@@ -46,6 +46,7 @@ export {
   boundResult,
   type StepStart,
   type StepFinish,
+  type FencedTx,
 } from './execution/step-journal';
 export { RunSlots } from './execution/run-slots';
 export { RunCancellation } from './execution/run-cancellation';

@@ -31,6 +31,9 @@ export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = [
   ...PARKED_RUN_STATUSES,
 ];
 
+/** ACTIVE_RUN_STATUSES as an SQL list, for `status in ${...}`. */
+export const ACTIVE_RUN_STATUSES_SQL = `(${ACTIVE_RUN_STATUSES.map((s) => `'${s}'`).join(', ')})`;
+
 /** Which RunHandler executes it. */
 export enum RunKind {
   Agent = 'agent',

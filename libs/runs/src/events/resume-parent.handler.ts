@@ -17,14 +17,7 @@ export function resumeParentHandler(lifecycle: RunLifecycle): DomainEventHandler
     async handle(event: DomainEvent, tx: EntityManager) {
       const parentId = event.payload.parent_run_id;
       if (typeof parentId !== 'string') return;
-      const [{ active }] = await tx.getConnection().execute<{ active: number }[]>(
-        `select count(*)::int as active from runs where parent_run_id = ?
-           and status in ('queued', 'running', 'awaiting_approval', 'awaiting_children')`,
-        [parentId],
-        'all',
-        tx.getTransactionContext(),
-      );
-      if (active > 0) return;
+      if (await lifecycle.hasActiveChildren(tx, parentId)) return;
       const resumed = await lifecycle.transition(tx, parentId, RunStatus.Queued, {
         from: [RunStatus.AwaitingChildren],
         reason: 'children_finished',

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { DomainEvent, DomainEventHandler } from '@codelab/platform';
 import { AGENT_DELETED, type AgentDeletedPayload } from '@codelab/agents';
 import { PROJECT_DELETED, type ProjectDeletedPayload } from '@codelab/projects';
+import { ACTIVE_RUN_STATUSES_SQL } from '../entities/run.entity';
 import type { RunCancellation } from '../execution/run-cancellation';
 import type { RunLifecycle, Transitioned } from '../lifecycle/run-lifecycle';
 
@@ -22,7 +23,7 @@ export function runCleanupHandlers(
         const p = event.payload as unknown as AgentDeletedPayload;
         const runs = await tx.getConnection().execute<{ id: string; status: string }[]>(
           `select id, status from runs where agent_id = ? and owner_id = ?
-             and status in ('queued', 'running', 'awaiting_approval', 'awaiting_children')`,
+             and status in ${ACTIVE_RUN_STATUSES_SQL}`,
           [p.agent_id, p.owner_id],
           'all',
           tx.getTransactionContext(),

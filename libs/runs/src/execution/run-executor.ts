@@ -7,6 +7,7 @@ import { crashPoint, ThrottledLog } from '@codelab/platform';
 import { SessionEvent } from '@codelab/streaming';
 import { toRunDto } from '../dto/run.mappers';
 import { Run, RunStatus } from '../entities/run.entity';
+import { isLaneHeadSql } from '../lifecycle/run-lanes';
 import { RunLifecycle } from '../lifecycle/run-lifecycle';
 import { RUN_QUEUE_WAIT, RUN_SLOT_WAITS, RUNS_ACTIVE, RUNS_FENCED } from '../runs.metrics';
 import { RunCancellation, RunCancelledSignal } from './run-cancellation';
@@ -90,12 +91,7 @@ export class RunExecutor {
     const [row] = await this.em
       .getConnection()
       .execute<(Record<string, unknown> & { is_head: boolean })[]>(
-        `select r.*, not exists (
-           select 1 from runs h where h.lane = r.lane
-             and h.status in ('queued', 'running', 'awaiting_approval', 'awaiting_children')
-             and (h.lane_seq, h.created_at, h.id) < (r.lane_seq, r.created_at, r.id)
-         ) as is_head
-         from runs r where r.id = ?`,
+        `select r.*, ${isLaneHeadSql('r')} as is_head from runs r where r.id = ?`,
         [runId],
       );
     // Final, parked, or superseded by a newer dispatch: nothing for this job to do.

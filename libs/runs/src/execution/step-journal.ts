@@ -46,6 +46,10 @@ export function boundResult(result: unknown): Record<string, unknown> | null {
   };
 }
 
+declare const fencedBrand: unique symbol;
+/** A transaction from `StepJournal.fenced()`: the lease was asserted in it (and stays locked). */
+export type FencedTx = EntityManager & { readonly [fencedBrand]: true };
+
 /**
  * One execution's view of a run's journal. Each write is fenced by the execution's lease (and
  * can join the caller's transaction, so a step's outcome and the message it produced commit
@@ -69,19 +73,18 @@ export class StepJournal {
   }
 
   /** A transaction in which this execution still owns the run, or RunLeaseLostError. */
-  fenced<T>(work: (tx: EntityManager) => Promise<T>): Promise<T> {
+  fenced<T>(work: (tx: FencedTx) => Promise<T>): Promise<T> {
     return this.em.fork().transactional(async (tx) => {
       await assertLease(tx, this.lease);
-      return work(tx);
+      return work(tx as FencedTx);
     });
   }
 
   /**
    * Journals a step before it runs. A step left `started` by an earlier execution is taken over
-   * (attempts + 1); a finished one is left as is: `fresh: false`. A `tx` must come from
-   * `fenced()` (the lease is checked once per transaction).
+   * (attempts + 1); a finished one is left as is: `fresh: false`.
    */
-  async start(step: StepStart, tx?: EntityManager): Promise<{ fresh: boolean }> {
+  async start(step: StepStart, tx?: FencedTx): Promise<{ fresh: boolean }> {
     const write = async (t: EntityManager) => {
       const conn = t.getConnection();
       const ctx = t.getTransactionContext();
@@ -103,10 +106,9 @@ export class StepJournal {
 
   /**
    * Journals a step that is decided without running (refused by the policy, unavailable, parked
-   * for approval): written once, already in its final (or awaiting) state. Idempotent. In a
-   * transaction from `fenced()`.
+   * for approval): written once, already in its final (or awaiting) state. Idempotent.
    */
-  async record(step: StepStart, outcome: StepFinish, tx: EntityManager): Promise<void> {
+  async record(step: StepStart, outcome: StepFinish, tx: FencedTx): Promise<void> {
     const ended = outcome.status !== StepStatus.Awaiting;
     await tx.getConnection().execute(
       `insert into run_steps (run_id, seq, kind, name, tool_call_id, args, args_digest, effect, status,
@@ -127,10 +129,8 @@ export class StepJournal {
   }
 
   /**
-   * Journals how a started (or awaiting) step ended; RunLeaseLostError if it is not ours to end.
-   * A `tx` must come from `fenced()`.
-   */
-  async finish(seq: number, outcome: StepFinish, tx?: EntityManager): Promise<void> {
+  /** Journals how a started (or awaiting) step ended; RunLeaseLostError if it is not ours to end. */
+  async finish(seq: number, outcome: StepFinish, tx?: FencedTx): Promise<void> {
     const write = async (t: EntityManager) => {
       const ended = outcome.status !== StepStatus.Awaiting;
       const [row] = await t.getConnection().execute<{ seq: number }[]>(

@@ -10,10 +10,9 @@ import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Gauge } from 'prom-client';
 import { APP_CONFIG, type AppConfig, RelayLeadership, ThrottledLog } from '@codelab/platform';
 import { RunStatus } from '../entities/run.entity';
-
 import { RunExecutor } from '../execution/run-executor';
 import { RunQueue } from '../execution/run-queue';
-import { RunLanes } from '../lifecycle/run-lanes';
+import { isLaneHeadSql, RunLanes } from '../lifecycle/run-lanes';
 import { RunLifecycle } from '../lifecycle/run-lifecycle';
 import { RELAY_LEADER, RUN_QUEUE_DEPTH } from '../runs.metrics';
 
@@ -136,9 +135,7 @@ export class RunDispatchRelay implements OnApplicationBootstrap, OnApplicationSh
        where ((r.status = 'running' and r.heartbeat_at < now() - make_interval(secs => ?))
           or (r.status = 'queued' and r.created_at < now() - interval '60 seconds'))
          and not exists (select 1 from run_outbox o where o.run_id = r.id)
-         and not exists (select 1 from runs h where h.lane = r.lane
-                           and h.status in ('queued', 'running', 'awaiting_approval', 'awaiting_children')
-                           and (h.lane_seq, h.created_at, h.id) < (r.lane_seq, r.created_at, r.id))
+         and ${isLaneHeadSql('r')}
        order by r.created_at limit 100`,
         [staleSeconds],
       );

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { ACTIVE_RUN_STATUSES_SQL } from '../entities/run.entity';
 
 /** A run made runnable in a transaction: enqueue it once that transaction commits. */
 export interface Dispatch {
@@ -20,7 +21,13 @@ export interface NewRun {
   inputMessageId: string;
 }
 
-const ACTIVE = `('queued', 'running', 'awaiting_approval', 'awaiting_children')`;
+/**
+ * SQL: run `r` is its lane's head (no active run of the lane is before it, in lane order:
+ * lane_seq, then created_at, then id).
+ */
+export const isLaneHeadSql = (r: string) =>
+  `not exists (select 1 from runs h where h.lane = ${r}.lane and h.status in ${ACTIVE_RUN_STATUSES_SQL}
+     and (h.lane_seq, h.created_at, h.id) < (${r}.lane_seq, ${r}.created_at, ${r}.id))`;
 
 /**
  * Lanes order the runs that must not overlap: a session's conversation is one lane (FIFO by the
@@ -47,7 +54,7 @@ export class RunLanes {
   /** The lane's head: its oldest run that is not final. */
   async head(tx: EntityManager, lane: string): Promise<{ id: string; status: string } | null> {
     const [head] = await tx.getConnection().execute<{ id: string; status: string }[]>(
-      `select id, status from runs where lane = ? and status in ${ACTIVE}
+      `select id, status from runs where lane = ? and status in ${ACTIVE_RUN_STATUSES_SQL}
          order by lane_seq, created_at, id limit 1`,
       [lane],
       'all',
@@ -62,7 +69,7 @@ export class RunLanes {
     lane: string,
   ): Promise<{ id: string; status: string; session_id: string }[]> {
     return tx.getConnection().execute(
-      `select id, status, session_id from runs where lane = ? and status in ${ACTIVE}
+      `select id, status, session_id from runs where lane = ? and status in ${ACTIVE_RUN_STATUSES_SQL}
          order by lane_seq, created_at, id`,
       [lane],
       'all',
@@ -112,7 +119,7 @@ export class RunLanes {
   }
 
   /** After inserting a queued run (lane locked): dispatches it when it is the head. */
-  async admit(tx: EntityManager, runId: string, lane: string): Promise<Dispatch | null> {
+  private async admit(tx: EntityManager, runId: string, lane: string): Promise<Dispatch | null> {
     const head = await this.head(tx, lane);
     return head?.id === runId ? this.dispatch(tx, runId) : null;
   }
@@ -125,26 +132,17 @@ export class RunLanes {
 
   /** Hands the run to the queue (once committed): a new dispatch number and an outbox row. */
   async dispatch(tx: EntityManager, runId: string): Promise<Dispatch> {
-    const conn = tx.getConnection();
-    const ctx = tx.getTransactionContext();
-    const [{ dispatches }] = await conn.execute<{ dispatches: number }[]>(
-      'update runs set dispatches = dispatches + 1 where id = ? returning dispatches',
+    const [{ dispatch }] = await tx.getConnection().execute<{ dispatch: number }[]>(
+      `with bumped as (
+         update runs set dispatches = dispatches + 1 where id = ? returning id, dispatches
+       )
+       insert into run_outbox (run_id, dispatch) select id, dispatches from bumped
+       on conflict (run_id) do update set dispatch = excluded.dispatch, attempts = 0, created_at = now()
+       returning dispatch`,
       [runId],
       'all',
-      ctx,
+      tx.getTransactionContext(),
     );
-    await conn.execute(
-      `insert into run_outbox (run_id, dispatch) values (?, ?)
-       on conflict (run_id) do update set dispatch = excluded.dispatch, attempts = 0, created_at = now()`,
-      [runId, dispatches],
-      'run',
-      ctx,
-    );
-    return { runId, dispatch: dispatches };
-  }
-
-  /** Whether the run is its lane's head right now (outside a transaction: advisory). */
-  async isHead(em: EntityManager, runId: string, lane: string): Promise<boolean> {
-    return (await this.head(em, lane))?.id === runId;
+    return { runId, dispatch };
   }
 }

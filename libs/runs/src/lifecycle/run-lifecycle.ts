@@ -7,6 +7,7 @@ import { DomainEvents } from '@codelab/platform';
 import { SessionEvent } from '@codelab/streaming';
 import { toRunDto } from '../dto/run.mappers';
 import {
+  ACTIVE_RUN_STATUSES_SQL,
   FINAL_RUN_STATUSES,
   PARKED_RUN_STATUSES,
   Run,
@@ -37,7 +38,6 @@ export interface Transitioned {
   dispatched: Dispatch[];
 }
 
-/** Stream event type for a status a run just reached. */
 /** A run's lane (it never changes, so it can be read before the lane is locked). */
 async function laneOf(tx: EntityManager, runId: string): Promise<{ lane: string } | undefined> {
   const [row] = await tx
@@ -55,6 +55,7 @@ async function laneOf(tx: EntityManager, runId: string): Promise<{ lane: string 
 const OUTBOX_CLEAR_DELAY_MS = 10;
 const OUTBOX_CLEAR_BATCH = 500;
 
+/** Stream event type for a status a run just reached. */
 const STREAM_EVENT: Partial<Record<RunStatus, SessionEvent['type']>> = {
   [RunStatus.Completed]: 'run_completed',
   [RunStatus.Failed]: 'run_failed',
@@ -73,6 +74,9 @@ const STREAM_EVENT: Partial<Record<RunStatus, SessionEvent['type']>> = {
 @Injectable()
 export class RunLifecycle {
   private readonly logger = new Logger(RunLifecycle.name);
+  /** Dispatches enqueued whose outbox rows are yet to be cleared, and the pending clean-up. */
+  private readonly relayed: Dispatch[] = [];
+  private clearing: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly em: EntityManager,
@@ -153,13 +157,13 @@ export class RunLifecycle {
       sets.push('usage = ?::jsonb');
       params.push(options.usage ? JSON.stringify(options.usage) : null);
     }
-    await conn.execute(
-      `update runs set ${sets.join(', ')} where id = ?`,
+    const [updated] = await conn.execute<Record<string, unknown>[]>(
+      `update runs set ${sets.join(', ')} where id = ? returning *`,
       [...params, runId],
-      'run',
+      'all',
       ctx,
     );
-    const run = await tx.findOneOrFail(Run, { id: runId }, { refresh: true });
+    const run = tx.map(Run, updated);
 
     const type = eventTypeOf(current.status, to);
     if (type)
@@ -191,10 +195,11 @@ export class RunLifecycle {
     return { run, from: current.status, dispatched };
   }
 
-  private async hasActiveChildren(tx: EntityManager, runId: string): Promise<boolean> {
+  /** Whether any child of the run is still active (a parent waits for them all). */
+  async hasActiveChildren(tx: EntityManager, runId: string): Promise<boolean> {
     const [{ n }] = await tx.getConnection().execute<{ n: number }[]>(
       `select count(*)::int as n from runs where parent_run_id = ?
-         and status in ('queued', 'running', 'awaiting_approval', 'awaiting_children')`,
+         and status in ${ACTIVE_RUN_STATUSES_SQL}`,
       [runId],
       'all',
       tx.getTransactionContext(),
@@ -307,9 +312,6 @@ export class RunLifecycle {
   async enqueue(d: Dispatch): Promise<void> {
     if (await this.queue.enqueue(d.runId, d.dispatch)) this.clearOutbox(d);
   }
-
-  private readonly relayed: Dispatch[] = [];
-  private clearing: NodeJS.Timeout | null = null;
 
   private clearOutbox(d: Dispatch): void {
     this.relayed.push(d);
