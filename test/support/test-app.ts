@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Redis } from 'ioredis';
 import { register } from 'prom-client';
@@ -55,6 +58,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
     RATE_LIMIT_PER_WINDOW: '100000',
     DB_POOL_MAX: '5',
     TEST_TOOLS: 'true',
+    WORKSPACES_DIR: shared?.workspace.dir ?? join(tmpdir(), `codelab-test-ws-${uniqueSuffix()}`),
     ...options.env,
   });
   if (!shared) await migrateDatabase(createOrmConfig(config));
@@ -76,6 +80,7 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
           adminUrl = admin.toString();
         }
         await dropTestDatabase(dbName, adminUrl);
+        await rm(config.workspace.dir, { recursive: true, force: true });
         await deleteRedisKeys(TEST_REDIS_URL, config.redisKeyPrefix);
       }
     },

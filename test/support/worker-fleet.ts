@@ -274,7 +274,14 @@ export function pidOfWorkerId(workerId: string | null | undefined): number | und
  * prefix and JWT secret, structured logs; `extra` on top.
  */
 export function workerEnvFor(
-  app: { config: { databaseUrl: string; redisKeyPrefix: string; jwt: { secret: string } } },
+  app: {
+    config: {
+      databaseUrl: string;
+      redisKeyPrefix: string;
+      jwt: { secret: string };
+      workspace: { dir: string };
+    };
+  },
   redisUrl: string,
   extra: Record<string, string> = {},
 ): Record<string, string> {
@@ -283,6 +290,7 @@ export function workerEnvFor(
     REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: app.config.redisKeyPrefix,
     JWT_SECRET: app.config.jwt.secret,
+    WORKSPACES_DIR: app.config.workspace.dir,
     LOG_LEVEL: 'info',
     WORKER_CONCURRENCY: '8',
     TEST_TOOLS: 'true',

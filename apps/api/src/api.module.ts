@@ -11,6 +11,7 @@ import { ProjectsHttpModule } from '@codelab/projects';
 import { AgentsHttpModule } from '@codelab/agents';
 import { SessionsHttpModule } from '@codelab/sessions';
 import { StreamingModule } from '@codelab/streaming';
+import { WorkspaceHttpModule } from '@codelab/workspace';
 import { createOrmConfig } from '../../../mikro-orm.config';
 import { WorkerModule } from '../../worker/src/worker.module';
 
@@ -27,6 +28,7 @@ export class ApiModule {
         ProjectsHttpModule,
         AgentsHttpModule,
         SessionsHttpModule,
+        WorkspaceHttpModule,
         StreamingModule,
         ...(config.role === 'all' ? [WorkerModule] : []),
       ],

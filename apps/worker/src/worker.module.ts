@@ -4,6 +4,7 @@ import { AgentRuntimeModule } from '@codelab/agent-runtime';
 import { RunsWorkerModule } from '@codelab/runs';
 import { SessionsWorkerModule } from '@codelab/sessions';
 import { StreamingModule } from '@codelab/streaming';
+import { WorkspaceModule } from '@codelab/workspace';
 
 /**
  * Background processing: the run engine with its handlers (agent runs; orchestration later),
@@ -16,6 +17,8 @@ import { StreamingModule } from '@codelab/streaming';
     AgentRuntimeModule,
     SessionsWorkerModule,
     DomainEventsWorkerModule,
+    // Removes a deleted project's files (domain event handler).
+    WorkspaceModule,
     // Runs publish session events; StreamingModule appends them to Redis Streams.
     StreamingModule,
   ],

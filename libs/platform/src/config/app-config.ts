@@ -52,6 +52,16 @@ export interface AppConfig {
   idempotencyTtlHours: number;
   /** Test-only tools (test_read, test_write, test_park, test_fail); never in production. */
   testTools: { enabled: boolean; dir: string };
+  workspace: {
+    /** One directory per project below this one (created on start). */
+    dir: string;
+    maxFileBytes: number;
+    maxTotalBytes: number;
+    maxFiles: number;
+    /** What a tool sends back to the model at most; the step keeps the whole result. */
+    toolOutputBytes: number;
+    commandTimeoutMs: number;
+  };
   streaming: {
     maxLength: number;
     ttlMs: number;
@@ -131,6 +141,12 @@ export const ENV_DEFAULTS = {
   IDEMPOTENCY_TTL_HOURS: '24',
   TEST_TOOLS: 'false',
   TEST_TOOLS_DIR: '',
+  WORKSPACES_DIR: '.codelab/workspaces',
+  WORKSPACE_MAX_FILE_BYTES: '1048576',
+  WORKSPACE_MAX_TOTAL_BYTES: '104857600',
+  WORKSPACE_MAX_FILES: '10000',
+  TOOL_OUTPUT_MAX_BYTES: '32768',
+  COMMAND_TIMEOUT_MS: '60000',
   STREAM_MAX_LENGTH: '1000',
   STREAM_TTL_MS: '600000',
   SSE_HEARTBEAT_MS: '15000',
@@ -275,6 +291,14 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     testTools: {
       enabled: r.bool('TEST_TOOLS'),
       dir: r.raw('TEST_TOOLS_DIR') || join(tmpdir(), 'codelab-test-tools'),
+    },
+    workspace: {
+      dir: resolve(options.cwd ?? process.cwd(), r.raw('WORKSPACES_DIR')),
+      maxFileBytes: r.int('WORKSPACE_MAX_FILE_BYTES', 1, 1024 * 1024 * 1024),
+      maxTotalBytes: r.int('WORKSPACE_MAX_TOTAL_BYTES', 1, 1024 ** 4),
+      maxFiles: r.int('WORKSPACE_MAX_FILES', 1, 10_000_000),
+      toolOutputBytes: r.int('TOOL_OUTPUT_MAX_BYTES', 1_024, 16 * 1024 * 1024),
+      commandTimeoutMs: r.int('COMMAND_TIMEOUT_MS', 100, 3_600_000),
     },
     streaming: {
       maxLength: r.int('STREAM_MAX_LENGTH', 1, 1_000_000),

@@ -8,6 +8,7 @@ export const HTTP_ERROR_CODES: Record<number, { code: string; title: string }> =
   404: { code: 'NOT_FOUND', title: 'Not Found' },
   405: { code: 'METHOD_NOT_ALLOWED', title: 'Method Not Allowed' },
   409: { code: 'CONFLICT', title: 'Conflict' },
+  412: { code: 'PRECONDITION_FAILED', title: 'Precondition Failed' },
   413: { code: 'PAYLOAD_TOO_LARGE', title: 'Payload Too Large' },
   415: { code: 'UNSUPPORTED_MEDIA_TYPE', title: 'Unsupported Media Type' },
   422: { code: 'UNPROCESSABLE', title: 'Unprocessable Content' },
