@@ -1,4 +1,4 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import {
   AIMessage,
@@ -9,7 +9,13 @@ import {
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter, Histogram } from 'prom-client';
-import { crashPoint, ResourceNotFoundError, ThrottledLog } from '@codelab/platform';
+import {
+  APP_CONFIG,
+  type AppConfig,
+  crashPoint,
+  ResourceNotFoundError,
+  ThrottledLog,
+} from '@codelab/platform';
 import { type Agent, decideToolCall, findTool, GetOwnedAgentQuery } from '@codelab/agents';
 import { ChatModelFactory, LlmError, ModelCaller } from '@codelab/llm';
 import { MemoryService, MemoryUnavailableError } from '@codelab/memory';
@@ -40,14 +46,19 @@ import {
   MessageRole,
   type ToolCallRecord,
 } from '@codelab/sessions';
-import { type Tool, type ToolResult, ToolRegistry } from '@codelab/tools';
+import { type Tool, type ToolContext, type ToolResult, ToolRegistry } from '@codelab/tools';
 import { AGENT_STEP_TIME, MEMORY_UNAVAILABLE } from './agent-runtime.metrics';
 import { PromptBuilder } from './prompt-builder';
 import { TokenBatcher } from './token-batcher';
 
 // A warning per failing memory component, then one reminder per interval: "once per cause".
 const MEMORY_WARNING_INTERVAL_MS = 10 * 60_000;
-const MAX_TOOL_MESSAGE_CHARS = 16_000;
+/** How much of a tool result the SSE `tool_result` event previews. */
+const TOOL_RESULT_PREVIEW_BYTES = 1_024;
+
+/** The first `max` bytes of a text, cut on a character boundary. */
+const headOf = (text: string, max: number) =>
+  new TextDecoder().decode(Buffer.from(text).subarray(0, max)).replace(/\uFFFD$/, '');
 
 const textOf = (message: AIMessageChunk) =>
   typeof message.content === 'string'
@@ -91,6 +102,7 @@ export class AgentRunHandler implements RunHandler {
     private readonly caller: ModelCaller,
     private readonly memory: MemoryService,
     private readonly tools: ToolRegistry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectMetric(MEMORY_UNAVAILABLE) private readonly memoryUnavailable: Counter<string>,
     @InjectMetric(AGENT_STEP_TIME) private readonly stepTime: Histogram<string>,
   ) {}
@@ -242,11 +254,20 @@ export class AgentRunHandler implements RunHandler {
     } finally {
       tokens.flush();
     }
-    const toolCalls: ToolCallRecord[] = (result.message.tool_calls ?? []).map((c, i) => ({
-      id: c.id ?? `call_${run.id.slice(0, 8)}_${seq}_${i}`,
-      name: c.name,
-      args: c.args ?? {},
-    }));
+    const toolCalls: ToolCallRecord[] = [
+      ...(result.message.tool_calls ?? []).map((c) => ({
+        id: c.id,
+        name: c.name,
+        args: c.args ?? {},
+      })),
+      // Arguments that did not parse as JSON: still calls the model made, answered with an error.
+      ...(result.message.invalid_tool_calls ?? []).map((c) => ({
+        id: c.id,
+        name: c.name ?? 'unknown',
+        args: {},
+        invalid: `The arguments are not a valid JSON object${c.error ? ` (${c.error})` : ''}: ${String(c.args ?? '').slice(0, 200)}`,
+      })),
+    ].map((c, i) => ({ ...c, id: c.id ?? `call_${run.id.slice(0, 8)}_${seq}_${i}` }));
     const usage = result.message.usage_metadata
       ? {
           input_tokens: result.message.usage_metadata.input_tokens,
@@ -431,36 +452,63 @@ export class AgentRunHandler implements RunHandler {
         return null;
       };
     }
+    const toolContext = this.toolContext(ctx, agent, seq);
     if (
       step?.status === StepStatus.Started &&
       effect !== StepEffect.Read &&
       effect !== StepEffect.None
     ) {
-      // It may or may not have happened: never re-apply it; the model decides what to do.
-      return async () => {
-        await this.recordResult(ctx, agent, seq, call, StepStatus.UnknownOutcome, {
-          error: 'UNKNOWN_OUTCOME',
-          message:
-            'This call was interrupted before it reported back; whether it took effect is unknown. Check the current state before trying again.',
-        });
-        return null;
-      };
+      const intent = (step.result as { intent?: Record<string, unknown> } | null)?.intent;
+      const recovered = intent && tool?.check ? await tool.check(intent, toolContext) : undefined;
+      // Planned, and the workspace shows it done: report it as it would have been reported.
+      if (recovered?.state === 'applied')
+        return async () => {
+          await this.recordResult(ctx, agent, seq, call, StepStatus.Succeeded, {
+            output: recovered.output,
+          });
+          return null;
+        };
+      // Planned and not applied yet (the workspace still holds the versions it planned over):
+      // apply it now, once. Anything else may or may not have happened: never re-apply it.
+      if (recovered?.state !== 'pending')
+        return async () => {
+          await this.recordResult(ctx, agent, seq, call, StepStatus.UnknownOutcome, {
+            error: 'UNKNOWN_OUTCOME',
+            message:
+              'This call was interrupted before it reported back; whether it took effect is unknown. Check the current state before trying again.',
+          });
+          return null;
+        };
     }
 
-    const decision = decideToolCall(agent.toolPolicy(), { tool: call.name, args: call.args });
-    if (decision.outcome === 'deny' || !tool) {
-      const refusal =
-        decision.outcome === 'deny'
-          ? { error: 'TOOL_DENIED', message: decision.reason }
-          : {
-              error: 'TOOL_NOT_AVAILABLE',
-              message: `The tool "${call.name}" is not available yet`,
-            };
-      return async () => {
-        await this.recordResult(ctx, agent, seq, call, StepStatus.Failed, refusal, start);
-        return null;
-      };
+    const refuse = (error: string, message: string) => async () => {
+      await this.recordResult(ctx, agent, seq, call, StepStatus.Failed, { error, message }, start);
+      return null;
+    };
+    if (!tool) {
+      const known = findTool(call.name) !== undefined;
+      return refuse(
+        known ? 'TOOL_NOT_AVAILABLE' : 'UNKNOWN_TOOL',
+        known
+          ? `The tool "${call.name}" is not available yet`
+          : `There is no tool named "${call.name}"`,
+      );
     }
+    if (call.invalid) return refuse('INVALID_ARGUMENTS', call.invalid);
+    const invalid = this.tools.validate(tool, call.args);
+    if (invalid) return refuse('INVALID_ARGUMENTS', invalid);
+    // The policy decides on the paths as the workspace resolves them, not as the model wrote them.
+    const targets = tool.targets ? await tool.targets(call.args, toolContext) : undefined;
+    if (targets && !Array.isArray(targets))
+      return targets.kind === 'error'
+        ? refuse(targets.code, targets.message)
+        : refuse('TOOL_ERROR', 'The call could not be resolved');
+    const decision = decideToolCall(
+      agent.toolPolicy(),
+      { tool: call.name, args: call.args },
+      { resolvedPaths: targets },
+    );
+    if (decision.outcome === 'deny') return refuse('TOOL_DENIED', decision.reason);
     if (decision.outcome === 'needs_approval')
       return async () => {
         await journal.fenced((tx) =>
@@ -476,12 +524,22 @@ export class AgentRunHandler implements RunHandler {
         return { kind: 'parked', status: 'awaiting_approval', reason: decision.reason };
       };
 
-    const { fresh } = await journal.start(start);
+    // A change-making tool plans first: the plan goes into the journal with the step's start.
+    const plan = tool.plan
+      ? await this.guardTool(ctx, () => tool.plan!(call.args, toolContext))
+      : undefined;
+    if (plan && 'kind' in plan) {
+      if (plan.kind === 'error') return refuse(plan.code, plan.message);
+      return refuse('TOOL_ERROR', 'The tool could not plan this call');
+    }
+    const { fresh } = await journal.start({ ...start, intent: plan?.intent });
     // Already ended by another execution of this run: nothing to run; the journal is re-read.
     if (!fresh) return done;
     crashPoint('agent:tool-started');
     const started = Date.now();
-    const result = await this.runTool(ctx, agent, tool, seq, call);
+    const result = await this.guardTool(ctx, () =>
+      plan ? plan.apply() : tool.execute(call.args, toolContext),
+    );
     crashPoint('agent:tool-executed');
     return async () => {
       if (result.kind === 'park') {
@@ -506,25 +564,26 @@ export class AgentRunHandler implements RunHandler {
     };
   }
 
-  private async runTool(
-    ctx: RunContext,
-    agent: Agent,
-    tool: Tool,
-    seq: number,
-    call: ToolCallRecord,
-  ): Promise<ToolResult> {
+  private toolContext(ctx: RunContext, agent: Agent, seq: number): ToolContext {
+    return {
+      runId: ctx.run.id,
+      sessionId: ctx.run.sessionId,
+      projectId: ctx.run.projectId,
+      ownerId: ctx.run.ownerId,
+      agentId: agent.id,
+      stepSeq: seq,
+      signal: ctx.signal,
+      publish: (type, payload) => ctx.publish(type, { ...payload, step: seq }),
+    };
+  }
+
+  /** A tool that throws (rather than returning an error) is a tool error, unless the run stops. */
+  private async guardTool<T>(ctx: RunContext, work: () => Promise<T>): Promise<T | ToolResult> {
     try {
-      return await tool.execute(call.args, {
-        runId: ctx.run.id,
-        sessionId: ctx.run.sessionId,
-        projectId: ctx.run.projectId,
-        ownerId: ctx.run.ownerId,
-        agentId: agent.id,
-        stepSeq: seq,
-        signal: ctx.signal,
-      });
+      return await work();
     } catch (error) {
       if (ctx.signal.aborted) throw error;
+      this.logger.warn(`Tool failed: ${(error as Error).message}`);
       return { kind: 'error', code: 'TOOL_ERROR', message: (error as Error).message };
     }
   }
@@ -544,7 +603,14 @@ export class AgentRunHandler implements RunHandler {
     start?: StepStart | 'link',
   ): Promise<void> {
     const { run, journal } = ctx;
-    const content = JSON.stringify(result).slice(0, MAX_TOOL_MESSAGE_CHARS);
+    // The model reads at most TOOL_OUTPUT_MAX_BYTES of it; the step keeps it whole.
+    const json = JSON.stringify(result);
+    const bytes = Buffer.byteLength(json);
+    const cap = this.config.workspace.toolOutputBytes;
+    const content =
+      bytes <= cap
+        ? json
+        : `${headOf(json, cap)}\n[... truncated: ${bytes} bytes in total; the whole result is in step ${seq} of this run]`;
     const error =
       status === StepStatus.Failed || status === StepStatus.UnknownOutcome
         ? {
@@ -582,7 +648,9 @@ export class AgentRunHandler implements RunHandler {
       tool_call_id: call.id,
       tool: call.name,
       status,
-      result,
+      bytes,
+      preview: headOf(json, TOOL_RESULT_PREVIEW_BYTES),
+      truncated: bytes > TOOL_RESULT_PREVIEW_BYTES,
     });
   }
 

@@ -1,3 +1,3 @@
-export type { Tool, ToolContext, ToolResult } from './tool';
+export type { PlanState, Tool, ToolContext, ToolPlan, ToolResult } from './tool';
 export { ToolRegistry } from './tool-registry';
 export { ToolsModule } from './tools.module';

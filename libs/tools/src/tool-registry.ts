@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { Tool } from './tool';
 
 /**
@@ -9,6 +10,8 @@ import type { Tool } from './tool';
 @Injectable()
 export class ToolRegistry {
   private readonly tools = new Map<string, Tool>();
+  private readonly ajv = new Ajv({ allErrors: true, strict: false });
+  private readonly validators = new Map<string, ValidateFunction>();
 
   register(tool: Tool): void {
     if (this.tools.has(tool.name)) throw new Error(`Two tools named "${tool.name}"`);
@@ -17,6 +20,16 @@ export class ToolRegistry {
 
   get(name: string): Tool | undefined {
     return this.tools.get(name);
+  }
+
+  /** Null when the arguments fit the tool's JSON Schema, else what is wrong, for the model. */
+  validate(tool: Tool, args: unknown): string | null {
+    let validator = this.validators.get(tool.name);
+    if (!validator) {
+      validator = this.ajv.compile(tool.parameters);
+      this.validators.set(tool.name, validator);
+    }
+    return validator(args) ? null : this.ajv.errorsText(validator.errors, { dataVar: 'arguments' });
   }
 
   /** The registered tools among `names`, in that order. */

@@ -10,6 +10,8 @@ export interface ToolContext {
   /** The journal step of this call. */
   stepSeq: number;
   signal: AbortSignal;
+  /** Sends an event to the session's stream. */
+  publish(type: 'file_changed', payload: Record<string, unknown>): void;
 }
 
 export type ToolResult =
@@ -17,6 +19,19 @@ export type ToolResult =
   | { kind: 'error'; code: string; message: string }
   /** The call cannot finish now: the run parks until the step is resolved from outside. */
   | { kind: 'park'; status: 'awaiting_approval' | 'awaiting_children'; reason: string };
+
+/**
+ * What a change-making call will do, decided before it runs and journalled with the step, so
+ * that after a crash the journal and the world together say whether it happened: `check` finds
+ * it applied, still pending (then `apply` runs it, once), or neither (unknown outcome).
+ */
+export interface ToolPlan {
+  /** Stored in the step before anything changes (JSON). */
+  intent: Record<string, unknown>;
+  apply(): Promise<ToolResult>;
+}
+
+export type PlanState = 'applied' | 'pending' | 'diverged';
 
 /**
  * One executable tool: name, description, JSON Schema of its arguments, its effect class (reads
@@ -28,5 +43,17 @@ export interface Tool {
   readonly description: string;
   readonly parameters: Record<string, unknown>;
   readonly effect: StepEffect;
+  /**
+   * The workspace paths a call touches, resolved (symlinks inside the workspace followed): the
+   * agent's policy decides on these, not on what the model wrote. A path error is a ToolResult.
+   */
+  targets?(args: Record<string, unknown>, context: ToolContext): Promise<string[] | ToolResult>;
+  /** Change-making tools that can be journalled as a plan (see ToolPlan); else execute. */
+  plan?(args: Record<string, unknown>, context: ToolContext): Promise<ToolPlan | ToolResult>;
+  /** Where a journalled plan stands (crash recovery); with the output the call reported. */
+  check?(
+    intent: Record<string, unknown>,
+    context: ToolContext,
+  ): Promise<{ state: PlanState; output?: unknown }>;
   execute(args: Record<string, unknown>, context: ToolContext): Promise<ToolResult>;
 }

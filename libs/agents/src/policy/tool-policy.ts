@@ -1,4 +1,5 @@
 import picomatch from 'picomatch';
+import { isDeniedToAgents } from '@codelab/workspace';
 import { findTool } from './tool-registry';
 
 /** The declarative policy of one agent. */
@@ -26,6 +27,11 @@ export interface PolicyContext {
   approved?: boolean;
   /** The project turned write approvals off. */
   approvalsDisabled?: boolean;
+  /**
+   * The paths the call touches as the workspace resolved them (symlinks followed): when given,
+   * the policy decides on these rather than on the paths the model wrote.
+   */
+  resolvedPaths?: readonly string[];
 }
 
 /**
@@ -66,11 +72,18 @@ export function decideToolCall(
 
   let path: string | undefined;
   if (tool.takesPath) {
-    const normalised = normaliseWorkspacePath(call.args.path ?? '.');
-    if ('error' in normalised) return { outcome: 'deny', reason: normalised.error };
-    path = normalised.path;
-    if (tool.access === 'write' && !matchesAnyGlob(path, policy.writePaths)) {
-      return { outcome: 'deny', reason: `writing "${path}" is outside this agent's write paths` };
+    let paths: readonly string[];
+    if (context.resolvedPaths) paths = context.resolvedPaths;
+    else {
+      const normalised = normaliseWorkspacePath(call.args.path ?? '.');
+      if ('error' in normalised) return { outcome: 'deny', reason: normalised.error };
+      paths = [normalised.path];
+    }
+    path = paths[0];
+    for (const p of paths) {
+      if (isDeniedToAgents(p)) return { outcome: 'deny', reason: `"${p}" is off limits to agents` };
+      if (tool.access === 'write' && !matchesAnyGlob(p, policy.writePaths))
+        return { outcome: 'deny', reason: `writing "${p}" is outside this agent's write paths` };
     }
   }
 

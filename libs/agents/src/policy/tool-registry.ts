@@ -45,6 +45,7 @@ export const TOOL_REGISTRY: readonly ToolDefinition[] = [
     description: 'Apply an edit to a workspace file',
   },
   { name: 'delete_file', access: 'write', takesPath: true, description: 'Delete a workspace file' },
+  { name: 'move_file', access: 'write', takesPath: true, description: 'Move a workspace file' },
   {
     name: 'run_command',
     access: 'execute',

@@ -5,7 +5,7 @@ import { RunStep, type StepEffect, type StepKind, StepStatus } from '../entities
 import { assertLease, type RunLease, RunLeaseLostError } from './run-lease';
 
 /** A step result is kept whole up to this size (JSON); beyond, a preview is kept. */
-export const MAX_STEP_RESULT_BYTES = 16 * 1024;
+export const MAX_STEP_RESULT_BYTES = 1024 * 1024;
 
 export interface StepStart {
   seq: number;
@@ -14,6 +14,11 @@ export interface StepStart {
   toolCallId?: string | null;
   args?: Record<string, unknown> | null;
   effect?: StepEffect;
+  /**
+   * What a change-making step is about to do, stored with the step before it runs (in `result`,
+   * as `{ intent }`, until the outcome replaces it): crash recovery reads it back.
+   */
+  intent?: Record<string, unknown>;
 }
 
 export interface StepFinish {
@@ -89,13 +94,17 @@ export class StepJournal {
       const conn = t.getConnection();
       const ctx = t.getTransactionContext();
       const [row] = await conn.execute<{ seq: number }[]>(
-        `insert into run_steps (run_id, seq, kind, name, tool_call_id, args, args_digest, effect, status, lease_epoch, attempts)
-         values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, 'started', ?, 1)
+        `insert into run_steps (run_id, seq, kind, name, tool_call_id, args, args_digest, effect, status, lease_epoch, attempts, result)
+         values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, 'started', ?, 1, ?::jsonb)
          on conflict (run_id, seq) do update set attempts = run_steps.attempts + 1,
            lease_epoch = excluded.lease_epoch, started_at = now(), finished_at = null
          where run_steps.status = 'started'
          returning seq`,
-        [...this.stepValues(step), this.lease.epoch],
+        [
+          ...this.stepValues(step),
+          this.lease.epoch,
+          step.intent ? JSON.stringify({ intent: step.intent }) : null,
+        ],
         'all',
         ctx,
       );
@@ -128,7 +137,6 @@ export class StepJournal {
     );
   }
 
-  /**
   /** Journals how a started (or awaiting) step ended; RunLeaseLostError if it is not ours to end. */
   async finish(seq: number, outcome: StepFinish, tx?: FencedTx): Promise<void> {
     const write = async (t: EntityManager) => {

@@ -22,6 +22,8 @@ export interface ToolCallRecord {
   id: string;
   name: string;
   args: Record<string, unknown>;
+  /** The model sent arguments that are not a JSON object: why (the call becomes a tool error). */
+  invalid?: string;
 }
 
 /** Append-only: messages are inserted once and never updated or re-inserted. */

@@ -10,6 +10,7 @@ export type SessionEventType =
   | 'token'
   | 'tool_call'
   | 'tool_result'
+  | 'file_changed'
   | 'message_completed'
   | 'run_parked'
   | 'run_completed'

@@ -1,3 +1,4 @@
+import picomatch from 'picomatch';
 import { InvalidWorkspacePathError } from '../workspace.errors';
 
 export const MAX_PATH_BYTES = 1024;
@@ -50,4 +51,23 @@ export function baseName(path: string): string {
 
 export function joinPath(dir: string, name: string): string {
   return dir === '.' ? name : `${dir}/${name}`;
+}
+
+/**
+ * Never for agents, whatever their policy says: version control internals and environment files
+ * (secrets). Matched against resolved paths. The REST API (the user) is not limited by it.
+ */
+export const AGENT_DENIED_PATHS: readonly string[] = [
+  '.git',
+  '.git/**',
+  '**/.git',
+  '**/.git/**',
+  '.env*',
+  '**/.env*',
+  '**/.env*/**',
+];
+const deniedMatcher = picomatch(AGENT_DENIED_PATHS as string[], { dot: true, nocase: true });
+
+export function isDeniedToAgents(path: string): boolean {
+  return path !== '.' && deniedMatcher(path);
 }
