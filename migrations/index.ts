@@ -5,6 +5,7 @@ import { Migration20261121234728_agents_and_memory } from './Migration2026112123
 import { Migration20261121235940_sessions_and_runs } from './Migration20261121235940_sessions_and_runs';
 import { Migration20261123133334_run_lease_epoch } from './Migration20261123133334_run_lease_epoch';
 import { Migration20261123144701_run_engine_v2 } from './Migration20261123144701_run_engine_v2';
+import { Migration20261123171346_project_settings } from './Migration20261123171346_project_settings';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121232929_initial', class: Migration20261121232929_initial },
@@ -21,4 +22,8 @@ export const MIGRATIONS: MigrationObject[] = [
     class: Migration20261123133334_run_lease_epoch,
   },
   { name: 'Migration20261123144701_run_engine_v2', class: Migration20261123144701_run_engine_v2 },
+  {
+    name: 'Migration20261123171346_project_settings',
+    class: Migration20261123171346_project_settings,
+  },
 ];

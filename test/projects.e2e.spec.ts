@@ -32,6 +32,11 @@ describe('projects (e2e)', () => {
       id: expect.any(String),
       name: 'Payments',
       description: 'First draft',
+      settings: {
+        commands_enabled: false,
+        commands_need_approval: true,
+        agent_denied_paths: [],
+      },
       created_at: expect.any(String),
       updated_at: expect.any(String),
     });
@@ -64,6 +69,42 @@ describe('projects (e2e)', () => {
       404,
       'NOT_FOUND',
     );
+  });
+
+  it('keeps settings: a change touches only the settings it names; bad ones are a 400', async () => {
+    const created = (
+      await t.http
+        .post('/v1/my/projects')
+        .set(alice.auth)
+        .send({ name: 'Settings', settings: { commands_enabled: true } })
+        .expect(201)
+    ).body;
+    expect(created.settings).toEqual({
+      commands_enabled: true,
+      commands_need_approval: true,
+      agent_denied_paths: [],
+    });
+    const changed = await t.http
+      .patch(`/v1/my/projects/${created.id}`)
+      .set(alice.auth)
+      .send({ settings: { agent_denied_paths: ['secrets/**'] } })
+      .expect(200);
+    expect(changed.body.settings).toEqual({
+      commands_enabled: true,
+      commands_need_approval: true,
+      agent_denied_paths: ['secrets/**'],
+    });
+    for (const settings of [
+      { commands_enabled: 'yes' },
+      { agent_denied_paths: 'secrets/**' },
+      { unknown_setting: true },
+      { commands_need_approval: null },
+    ])
+      expectProblem(
+        await t.http.patch(`/v1/my/projects/${created.id}`).set(alice.auth).send({ settings }),
+        400,
+        'VALIDATION_FAILED',
+      );
   });
 
   it('lists newest first with keyset pagination and no gaps or repeats', async () => {

@@ -17,6 +17,7 @@ import {
   ThrottledLog,
 } from '@codelab/platform';
 import { type Agent, decideToolCall, findTool, GetOwnedAgentQuery } from '@codelab/agents';
+import { GetOwnedProjectQuery, type ProjectSettings, settingsOf } from '@codelab/projects';
 import { ChatModelFactory, LlmError, ModelCaller } from '@codelab/llm';
 import { MemoryService, MemoryUnavailableError } from '@codelab/memory';
 import {
@@ -47,9 +48,22 @@ import {
   type ToolCallRecord,
 } from '@codelab/sessions';
 import { type Tool, type ToolContext, type ToolResult, ToolRegistry } from '@codelab/tools';
-import { AGENT_STEP_TIME, MEMORY_UNAVAILABLE } from './agent-runtime.metrics';
+import {
+  AGENT_STEP_TIME,
+  MEMORY_UNAVAILABLE,
+  TOOL_CALLS,
+  TOOL_DURATION,
+} from './agent-runtime.metrics';
 import { PromptBuilder } from './prompt-builder';
 import { TokenBatcher } from './token-batcher';
+
+/** The tools of one run, with the project's limits the policy and the tools apply. */
+interface ToolBox {
+  tools: Tool[];
+  project: { commandsEnabled: boolean; commandsNeedApproval: boolean; deniedPaths: string[] };
+  /** The project's own deny globs (beyond .git and .env*). */
+  deniedPaths: string[];
+}
 
 // A warning per failing memory component, then one reminder per interval: "once per cause".
 const MEMORY_WARNING_INTERVAL_MS = 10 * 60_000;
@@ -105,6 +119,8 @@ export class AgentRunHandler implements RunHandler {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectMetric(MEMORY_UNAVAILABLE) private readonly memoryUnavailable: Counter<string>,
     @InjectMetric(AGENT_STEP_TIME) private readonly stepTime: Histogram<string>,
+    @InjectMetric(TOOL_CALLS) private readonly toolCallCount: Counter<string>,
+    @InjectMetric(TOOL_DURATION) private readonly toolDuration: Histogram<string>,
   ) {}
 
   /** Ownership is re-checked from PostgreSQL: the session and the agent, by the run's owner. */
@@ -158,7 +174,19 @@ export class AgentRunHandler implements RunHandler {
     const warnings: RunWarning[] = [];
     if (prompt.memoryUnavailable)
       warnings.push(this.memoryDegraded('recall', run, prompt.memoryUnavailable));
-    const tools = this.tools.available(agent.tools);
+    const project = await this.queries
+      .execute(new GetOwnedProjectQuery(run.projectId, run.ownerId))
+      .catch((error: unknown) => {
+        if (error instanceof ResourceNotFoundError) return null;
+        throw error;
+      });
+    if (!project)
+      return {
+        kind: 'failed',
+        error: { code: 'PROJECT_NOT_FOUND', message: 'The project was deleted' },
+      };
+    const box = this.toolBox(agent, settingsOf(project));
+    const tools = box.tools;
 
     for (;;) {
       // Shutting down: stop between steps; another worker resumes from the journal.
@@ -185,7 +213,7 @@ export class AgentRunHandler implements RunHandler {
       // The last allowed turn still asks for tools: stop before running them.
       if (turns.length >= agent.maxSteps) return this.tooManySteps(agent, turns);
 
-      const parked = await this.toolCalls(ctx, agent, tools, last.seq, calls, steps);
+      const parked = await this.toolCalls(ctx, agent, box, last.seq, calls, steps);
       if (parked) return parked;
       // Every call of that turn has its result: the next model turn follows them.
       const outcome = await this.modelTurn(
@@ -327,7 +355,7 @@ export class AgentRunHandler implements RunHandler {
   private async toolCalls(
     ctx: RunContext,
     agent: Agent,
-    tools: Tool[],
+    box: ToolBox,
     turnSeq: number,
     calls: ToolCallRecord[],
     steps: RunStep[],
@@ -339,7 +367,7 @@ export class AgentRunHandler implements RunHandler {
       step: bySeq.get(turnSeq + 1 + i),
       effect: effectOf(
         call.name,
-        tools.find((t) => t.name === call.name),
+        box.tools.find((t) => t.name === call.name),
       ),
     }));
     let i = 0;
@@ -368,7 +396,7 @@ export class AgentRunHandler implements RunHandler {
       // Executed together; journalled (with their messages) in call order, so the conversation
       // reads in step order. (A read whose result was not journalled yet runs again after a crash.)
       const commits = await Promise.all(
-        batch.map((item) => this.toolCall(ctx, agent, tools, item.seq, item.call, item.step)),
+        batch.map((item) => this.toolCall(ctx, agent, box, item.seq, item.call, item.step)),
       );
       for (const commit of commits) {
         const parked = await commit();
@@ -419,13 +447,13 @@ export class AgentRunHandler implements RunHandler {
   private async toolCall(
     ctx: RunContext,
     agent: Agent,
-    tools: Tool[],
+    box: ToolBox,
     seq: number,
     call: ToolCallRecord,
     step: RunStep | undefined,
   ): Promise<() => Promise<RunOutcome | null>> {
     const { journal } = ctx;
-    const tool = tools.find((t) => t.name === call.name);
+    const tool = box.tools.find((t) => t.name === call.name);
     const effect = effectOf(call.name, tool);
     const done = async () => null;
     const start = {
@@ -452,7 +480,7 @@ export class AgentRunHandler implements RunHandler {
         return null;
       };
     }
-    const toolContext = this.toolContext(ctx, agent, seq);
+    const toolContext = this.toolContext(ctx, agent, box, seq);
     if (
       step?.status === StepStatus.Started &&
       effect !== StepEffect.Read &&
@@ -506,7 +534,7 @@ export class AgentRunHandler implements RunHandler {
     const decision = decideToolCall(
       agent.toolPolicy(),
       { tool: call.name, args: call.args },
-      { resolvedPaths: targets },
+      { resolvedPaths: targets, project: box.project },
     );
     if (decision.outcome === 'deny') return refuse('TOOL_DENIED', decision.reason);
     if (decision.outcome === 'needs_approval')
@@ -540,6 +568,7 @@ export class AgentRunHandler implements RunHandler {
     const result = await this.guardTool(ctx, () =>
       plan ? plan.apply() : tool.execute(call.args, toolContext),
     );
+    this.toolDuration.observe({ tool: call.name }, (Date.now() - started) / 1000);
     crashPoint('agent:tool-executed');
     return async () => {
       if (result.kind === 'park') {
@@ -564,8 +593,23 @@ export class AgentRunHandler implements RunHandler {
     };
   }
 
-  private toolContext(ctx: RunContext, agent: Agent, seq: number): ToolContext {
+  /** The agent's tools in this project: what is registered, and the project's limits. */
+  private toolBox(agent: Agent, settings: ProjectSettings): ToolBox {
+    const denied = settings.agent_denied_paths;
     return {
+      tools: this.tools.available(agent.tools),
+      project: {
+        commandsEnabled: settings.commands_enabled,
+        commandsNeedApproval: settings.commands_need_approval,
+        deniedPaths: denied,
+      },
+      deniedPaths: denied,
+    };
+  }
+
+  private toolContext(ctx: RunContext, agent: Agent, box: ToolBox, seq: number): ToolContext {
+    return {
+      deniedPaths: box.deniedPaths,
       runId: ctx.run.id,
       sessionId: ctx.run.sessionId,
       projectId: ctx.run.projectId,
@@ -643,6 +687,7 @@ export class AgentRunHandler implements RunHandler {
         await journal.record(start, { status, result, error, messageId: message.id }, tx);
       else await journal.finish(seq, { status, result, error, messageId: message.id }, tx);
     });
+    this.toolCallCount.inc({ tool: call.name, outcome: status });
     ctx.publish('tool_result', {
       step: seq,
       tool_call_id: call.id,

@@ -1,4 +1,9 @@
-export { Project } from './entities/project.entity';
+export {
+  DEFAULT_PROJECT_SETTINGS,
+  Project,
+  type ProjectSettings,
+  settingsOf,
+} from './entities/project.entity';
 export { ProjectsModule } from './projects.module';
 export { ProjectsHttpModule } from './http/projects-http.module';
 export { CurrentProject, ProjectAccessGuard } from './http/project-access.guard';

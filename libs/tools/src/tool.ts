@@ -10,6 +10,8 @@ export interface ToolContext {
   /** The journal step of this call. */
   stepSeq: number;
   signal: AbortSignal;
+  /** The project's own globs agents may not touch (beyond .git and .env*, always denied). */
+  deniedPaths: readonly string[];
   /** Sends an event to the session's stream. */
   publish(type: 'file_changed', payload: Record<string, unknown>): void;
 }

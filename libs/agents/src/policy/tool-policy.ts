@@ -32,6 +32,12 @@ export interface PolicyContext {
    * the policy decides on these rather than on the paths the model wrote.
    */
   resolvedPaths?: readonly string[];
+  /** What the project's owner decided for every agent (see ProjectSettings). */
+  project?: {
+    commandsEnabled: boolean;
+    commandsNeedApproval: boolean;
+    deniedPaths: readonly string[];
+  };
 }
 
 /**
@@ -70,6 +76,13 @@ export function decideToolCall(
   if (!policy.tools.includes(tool.name))
     return { outcome: 'deny', reason: `tool "${tool.name}" is not allowed for this agent` };
 
+  const project = context.project;
+  if (tool.access === 'execute' && project && !project.commandsEnabled)
+    return {
+      outcome: 'deny',
+      reason: `commands are disabled in this project (settings.commands_enabled)`,
+    };
+
   let path: string | undefined;
   if (tool.takesPath) {
     let paths: readonly string[];
@@ -81,15 +94,17 @@ export function decideToolCall(
     }
     path = paths[0];
     for (const p of paths) {
-      if (isDeniedToAgents(p)) return { outcome: 'deny', reason: `"${p}" is off limits to agents` };
+      if (isDeniedToAgents(p) || (project && matchesAnyGlob(p, project.deniedPaths)))
+        return { outcome: 'deny', reason: `"${p}" is off limits to agents` };
       if (tool.access === 'write' && !matchesAnyGlob(p, policy.writePaths))
         return { outcome: 'deny', reason: `writing "${p}" is outside this agent's write paths` };
     }
   }
 
   const needsApproval =
-    policy.approvalTools.includes(tool.name) &&
-    !(context.approvalsDisabled && tool.access === 'write');
+    (policy.approvalTools.includes(tool.name) &&
+      !(context.approvalsDisabled && tool.access === 'write')) ||
+    (tool.access === 'execute' && project !== undefined && project.commandsNeedApproval);
   if (needsApproval && !context.approved) {
     return { outcome: 'needs_approval', path, reason: `tool "${tool.name}" requires approval` };
   }

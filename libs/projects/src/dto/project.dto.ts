@@ -1,8 +1,62 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsOptional, IsString, MaxLength, MinLength, ValidateIf } from 'class-validator';
-import { type Project } from '../entities/project.entity';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  IsArray,
+  IsBoolean,
+  IsOptional,
+  IsString,
+  MaxLength,
+  MinLength,
+  ValidateIf,
+  ValidateNested,
+} from 'class-validator';
+import { type Project, type ProjectSettings, settingsOf } from '../entities/project.entity';
 import { isPresent, trimString } from '@codelab/platform';
+
+export class ProjectSettingsDto implements ProjectSettings {
+  @ApiProperty({
+    example: false,
+    description: 'Agents may run commands (run_command, sandboxed). Off by default.',
+  })
+  commands_enabled!: boolean;
+
+  @ApiProperty({
+    example: true,
+    description: "Every command waits for the user's approval, whatever the agent's policy says",
+  })
+  commands_need_approval!: boolean;
+
+  @ApiProperty({
+    example: ['secrets/**'],
+    type: [String],
+    description: 'Globs agents may neither read nor change (.git and .env* always are)',
+  })
+  agent_denied_paths!: string[];
+}
+
+/** A change to some settings; the others keep their values. */
+export class ProjectSettingsInputDto implements Partial<ProjectSettings> {
+  @ApiPropertyOptional({ example: true })
+  @ValidateIf(isPresent)
+  @IsBoolean()
+  commands_enabled?: boolean;
+
+  @ApiPropertyOptional({ example: true })
+  @ValidateIf(isPresent)
+  @IsBoolean()
+  commands_need_approval?: boolean;
+
+  @ApiPropertyOptional({ example: ['secrets/**'], type: [String], maxItems: 100 })
+  @ValidateIf(isPresent)
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  @MinLength(1, { each: true })
+  @MaxLength(500, { each: true })
+  agent_denied_paths?: string[];
+}
 
 export class CreateProjectDto {
   @ApiProperty({ example: 'Payments service', minLength: 1, maxLength: 200 })
@@ -21,6 +75,12 @@ export class CreateProjectDto {
   @IsString()
   @MaxLength(2000)
   description?: string | null;
+
+  @ApiPropertyOptional({ type: ProjectSettingsInputDto })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ProjectSettingsInputDto)
+  settings?: ProjectSettingsInputDto;
 }
 
 export class UpdateProjectDto {
@@ -43,6 +103,15 @@ export class UpdateProjectDto {
   @IsString()
   @MaxLength(2000)
   description?: string | null;
+
+  @ApiPropertyOptional({
+    type: ProjectSettingsInputDto,
+    description: 'Only the settings given change',
+  })
+  @ValidateIf(isPresent)
+  @ValidateNested()
+  @Type(() => ProjectSettingsInputDto)
+  settings?: ProjectSettingsInputDto;
 }
 
 export class ProjectDto {
@@ -55,6 +124,9 @@ export class ProjectDto {
   @ApiProperty({ example: 'Refactoring the payments backend', nullable: true, type: String })
   description!: string | null;
 
+  @ApiProperty({ type: ProjectSettingsDto })
+  settings!: ProjectSettingsDto;
+
   @ApiProperty({ example: '2026-11-21T12:00:00.000Z', format: 'date-time' })
   created_at!: string;
 
@@ -66,6 +138,7 @@ export class ProjectDto {
       id: project.id,
       name: project.name,
       description: project.description,
+      settings: settingsOf(project),
       created_at: project.createdAt.toISOString(),
       updated_at: project.updatedAt.toISOString(),
     };

@@ -3,6 +3,22 @@ import { type Opt, type Ref } from '@mikro-orm/core';
 import { Entity, Index, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 import { User } from '@codelab/users';
 
+/** What a project's owner decides for every agent working in it. */
+export interface ProjectSettings {
+  /** `run_command` may run at all (in the sandbox). Off by default. */
+  commands_enabled: boolean;
+  /** Every command waits for the user's approval, whatever the agent's policy says. */
+  commands_need_approval: boolean;
+  /** Globs (workspace-relative) agents may neither read nor change, beyond .git and .env*. */
+  agent_denied_paths: string[];
+}
+
+export const DEFAULT_PROJECT_SETTINGS: Readonly<ProjectSettings> = Object.freeze({
+  commands_enabled: false,
+  commands_need_approval: true,
+  agent_denied_paths: [],
+});
+
 @Entity({ tableName: 'projects' })
 // Serves the owner's newest-first keyset list without a sort.
 @Index({
@@ -23,9 +39,26 @@ export class Project {
   @Property({ type: 'text', nullable: true })
   description: string | null = null;
 
+  /** Only what was set; read them through `settingsOf()` (defaults filled in). */
+  @Property({ type: 'json', nullable: true })
+  settings: Partial<ProjectSettings> | null = null;
+
   @Property({ type: 'datetime', defaultRaw: 'now()' })
   createdAt!: Opt<Date>;
 
   @Property({ type: 'datetime', defaultRaw: 'now()', onUpdate: () => new Date() })
   updatedAt: Opt<Date> = new Date();
+}
+
+export function settingsOf(project: Pick<Project, 'settings'>): ProjectSettings {
+  return { ...DEFAULT_PROJECT_SETTINGS, ...(project.settings ?? {}) };
+}
+
+/** The settings after a change: only the keys given (and not undefined) change. */
+export function withSettings(
+  project: Pick<Project, 'settings'>,
+  changes: Partial<ProjectSettings>,
+): ProjectSettings {
+  const given = Object.entries(changes).filter(([, v]) => v !== undefined);
+  return { ...settingsOf(project), ...(Object.fromEntries(given) as Partial<ProjectSettings>) };
 }

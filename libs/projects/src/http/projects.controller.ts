@@ -55,7 +55,7 @@ export class ProjectsController {
   @ApiProblemResponses(400, 413)
   async create(@CurrentUser() user: AuthUser, @Body() body: CreateProjectDto): Promise<ProjectDto> {
     const project = await this.commands.execute(
-      new CreateProjectCommand(user.id, body.name, body.description ?? null),
+      new CreateProjectCommand(user.id, body.name, body.description ?? null, body.settings ?? null),
     );
     return ProjectDto.from(project);
   }
@@ -80,6 +80,7 @@ export class ProjectsController {
       new UpdateProjectCommand(projectId, user.id, {
         name: body.name,
         description: body.description,
+        settings: body.settings,
       }),
     );
     return ProjectDto.from(project);

@@ -112,7 +112,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
   /** Resolves and refuses denied paths: what each tool starts with. */
   const allowed = async (context: ToolContext, raw: unknown, field = 'path', followLast = true) => {
     const path = await resolve(context, raw, field, followLast);
-    return isDeniedToAgents(path) ? denied(path) : path;
+    return isDeniedToAgents(path, context.deniedPaths) ? denied(path) : path;
   };
 
   const writeFile: Tool = {
@@ -369,7 +369,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
           do {
             const page = await files.list(context.projectId, dir, { cursor, limit: 100 });
             for (const entry of page.items) {
-              if (isDeniedToAgents(entry.path)) continue;
+              if (isDeniedToAgents(entry.path, context.deniedPaths)) continue;
               if (entries.length >= MAX_LIST_ENTRIES) {
                 truncated = true;
                 break;
@@ -415,6 +415,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
           glob: args.glob as string | undefined,
           maxMatches: (args.max_matches as number | undefined) ?? 100,
           maxFileBytes: files.limits.maxFileBytes,
+          deniedPaths: context.deniedPaths,
           signal: context.signal,
         });
       }),

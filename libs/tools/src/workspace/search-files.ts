@@ -14,6 +14,8 @@ export interface SearchRequest {
   glob?: string;
   maxMatches: number;
   maxFileBytes: number;
+  /** The project's own globs agents may not read. */
+  deniedPaths: readonly string[];
   signal: AbortSignal;
 }
 
@@ -27,10 +29,13 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const path = require('node:path');
-const { root, start, pattern, flags, globSource, maxMatches, maxFileBytes } = workerData;
+const { root, start, pattern, flags, globSource, deniedSources, maxMatches, maxFileBytes } = workerData;
 const re = new RegExp(pattern, flags);
 const glob = globSource ? new RegExp(globSource) : null;
-const denied = (name) => /^\\.git$/i.test(name) || /^\\.env/i.test(name) || name.startsWith('.codelab-tmp-');
+const projectDenied = deniedSources.map((source) => new RegExp(source));
+const denied = (name, rel) =>
+  /^\\.git$/i.test(name) || /^\\.env/i.test(name) || name.startsWith('.codelab-tmp-') ||
+  projectDenied.some((r) => r.test(rel));
 let found = 0;
 let files = 0;
 const stack = [start === '.' ? '' : start];
@@ -40,8 +45,8 @@ while (stack.length && found < maxMatches) {
   try { entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true }); } catch { continue; }
   entries.sort((a, b) => (a.name < b.name ? 1 : -1));
   for (const entry of entries) {
-    if (denied(entry.name)) continue;
     const child = rel ? rel + '/' + entry.name : entry.name;
+    if (denied(entry.name, child)) continue;
     if (entry.isDirectory()) { stack.push(child); continue; }
     if (!entry.isFile() || (glob && !glob.test(child))) continue;
     let fd;
@@ -84,10 +89,18 @@ export async function searchWorkspace(request: SearchRequest): Promise<ToolResul
   const globSource = request.glob
     ? picomatch.makeRe(request.glob, { dot: true, basename: !request.glob.includes('/') }).source
     : null;
+  const deniedSources = request.deniedPaths.map((g) => picomatch.makeRe(g, { dot: true }).source);
   const matches: { path: string; line: number; text: string }[] = [];
   const worker = new Worker(WORKER_SOURCE, {
     eval: true,
-    workerData: { ...request, signal: undefined, flags, globSource },
+    workerData: {
+      ...request,
+      signal: undefined,
+      deniedPaths: undefined,
+      flags,
+      globSource,
+      deniedSources,
+    },
     resourceLimits: { maxOldGenerationSizeMb: 256 },
   });
   return new Promise<ToolResult>((resolve) => {

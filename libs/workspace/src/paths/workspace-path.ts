@@ -68,6 +68,20 @@ export const AGENT_DENIED_PATHS: readonly string[] = [
 ];
 const deniedMatcher = picomatch(AGENT_DENIED_PATHS as string[], { dot: true, nocase: true });
 
-export function isDeniedToAgents(path: string): boolean {
-  return path !== '.' && deniedMatcher(path);
+const projectMatchers = new Map<string, (path: string) => boolean>();
+
+/** Whether agents must not touch `path`: always .git and .env*, plus the project's own globs. */
+export function isDeniedToAgents(path: string, projectGlobs: readonly string[] = []): boolean {
+  if (path === '.') return false;
+  if (deniedMatcher(path)) return true;
+  if (projectGlobs.length === 0) return false;
+  const key = projectGlobs.join('\0');
+  let matcher = projectMatchers.get(key);
+  if (!matcher) {
+    if (projectMatchers.size > 1000) projectMatchers.clear();
+    matcher = picomatch(projectGlobs as string[], { dot: true });
+    projectMatchers.set(key, matcher);
+  }
+  // A denied directory denies everything below it.
+  return path.split('/').some((_, i, parts) => matcher(parts.slice(0, i + 1).join('/')));
 }

@@ -1,6 +1,6 @@
 import { CommandHandler, EventBus, type ICommandHandler } from '@nestjs/cqrs';
 import { EntityManager } from '@mikro-orm/postgresql';
-import { Project } from '../../entities/project.entity';
+import { Project, withSettings } from '../../entities/project.entity';
 import { ProjectCreatedEvent } from '../../events/project-created.event';
 import { ProjectLifecycleHooks } from '../../project-lifecycle-hooks';
 import { CreateProjectCommand } from './create-project.command';
@@ -19,6 +19,7 @@ export class CreateProjectHandler implements ICommandHandler<CreateProjectComman
         owner: command.ownerId,
         name: command.name,
         description: command.description,
+        settings: command.settings ? withSettings({ settings: null }, command.settings) : null,
       });
       tx.persist(created);
       await tx.flush();

@@ -1,9 +1,10 @@
 import { Command } from '@nestjs/cqrs';
-import { type Project } from '../../entities/project.entity';
+import { type Project, type ProjectSettings } from '../../entities/project.entity';
 
 export interface ProjectChanges {
   name?: string;
   description?: string | null;
+  settings?: Partial<ProjectSettings>;
 }
 
 export class UpdateProjectCommand extends Command<Project> {

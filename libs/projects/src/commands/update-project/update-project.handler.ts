@@ -3,7 +3,7 @@ import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
 import { ISOLATION_DENIALS } from '@codelab/platform';
-import { Project } from '../../entities/project.entity';
+import { Project, withSettings } from '../../entities/project.entity';
 import { projectNotFound } from '../../project-not-found';
 import { UpdateProjectCommand } from './update-project.command';
 
@@ -19,6 +19,7 @@ export class UpdateProjectHandler implements ICommandHandler<UpdateProjectComman
     if (!project) throw projectNotFound(this.denials);
     if (changes.name !== undefined) project.name = changes.name;
     if (changes.description !== undefined) project.description = changes.description;
+    if (changes.settings) project.settings = withSettings(project, changes.settings);
     await this.em.flush();
     return project;
   }
