@@ -92,8 +92,16 @@ describe('workspace tools (e2e)', () => {
         .expect(200)
     ).body.toString() as string;
 
-  it('drives a coder through list -> read -> edit -> write, and the user reads the result', async () => {
+  const settings = (changes: Record<string, unknown>) =>
+    t.http
+      .patch(`/v1/my/projects/${projectId}`)
+      .set(alice.auth)
+      .send({ settings: changes })
+      .expect(200);
+
+  it('drives a coder through list -> read -> edit -> write -> a command, and the user reads the result', async () => {
     await configure('CodeAssistant', { approval_tools: [] });
+    await settings({ commands_enabled: true, commands_need_approval: false });
     await mkdir(join(root(), 'src'), { recursive: true });
     await writeFile(join(root(), 'src/app.ts'), 'export const greeting = "hello";\n');
     const { run, tools } = await play(
@@ -108,6 +116,11 @@ describe('workspace tools (e2e)', () => {
           }),
         ],
         [tool('write_file', { path: 'docs/notes.md', content: '# Notes\n' })],
+        [
+          tool('run_command', {
+            command: 'grep -c hello src/app.ts > docs/count.txt; cat docs/notes.md; env',
+          }),
+        ],
       ),
     );
     expect(run.status).toBe('completed');
@@ -117,8 +130,14 @@ describe('workspace tools (e2e)', () => {
       ['search_files', 'read', 'succeeded'],
       ['edit_file', 'write', 'succeeded'],
       ['write_file', 'write', 'succeeded'],
+      ['run_command', 'exec', 'succeeded'],
     ]);
-    const [list, read, search, edit, write] = tools.map((s) => s.result?.output as never);
+    const [list, read, search, edit, write, command] = tools.map((s) => s.result?.output as never);
+    expect(command).toMatchObject({ exit_code: 0, timed_out: false });
+    expect((command as { stdout: string }).stdout).toContain('# Notes');
+    // The sandbox's environment is its own: nothing of the worker's leaks in.
+    expect((command as { stdout: string }).stdout).not.toMatch(/JWT_SECRET|DATABASE_URL|REDIS_URL/);
+    expect(await readRest('docs/count.txt')).toBe('1\n');
     expect(list).toMatchObject({
       entries: [
         { path: 'src', type: 'directory' },
@@ -183,6 +202,46 @@ describe('workspace tools (e2e)', () => {
     const ask = await play('Helper', script([tool('read_file', { path: 'src/app.ts' })]));
     expect(ask.tools).toEqual([]);
     expect(ask.run.status).toBe('completed');
+  });
+
+  it('follows the project settings: commands off, commands awaiting approval, denied paths', async () => {
+    await writeFile(join(root(), 'secret-plan.md'), 'classified');
+    await settings({ commands_enabled: false, agent_denied_paths: ['secret-*'] });
+    const off = await play(
+      'CodeAssistant',
+      script(
+        [tool('run_command', { command: 'touch pwned' })],
+        [tool('read_file', { path: 'secret-plan.md' })],
+        [tool('list_files', {})],
+      ),
+    );
+    expect(off.tools.map((s) => [s.name, s.status, s.error?.code ?? null])).toEqual([
+      ['run_command', 'failed', 'TOOL_DENIED'],
+      ['read_file', 'failed', 'TOOL_DENIED'],
+      ['list_files', 'succeeded', null],
+    ]);
+    expect(existsSync(join(root(), 'pwned'))).toBe(false);
+    const listed = (off.tools[2].result?.output as { entries: { path: string }[] }).entries;
+    expect(listed.map((e) => e.path)).not.toContain('secret-plan.md');
+    expect(listed.map((e) => e.path)).not.toContain('.env');
+
+    // Commands allowed, but (by default) each waits for the user: the run parks.
+    await settings({
+      commands_enabled: true,
+      commands_need_approval: true,
+      agent_denied_paths: [],
+    });
+    const sid = await createSession(t.http, alice, projectId, { agent: 'CodeAssistant' });
+    const { run } = await sendMessage(t.http, alice, projectId, sid, {
+      content: script([tool('run_command', { command: 'touch pwned' })]),
+    });
+    await waitForRun(t.http, alice, projectId, sid, run.id, ['awaiting_approval']);
+    expect(existsSync(join(root(), 'pwned'))).toBe(false);
+    await t.http
+      .post(`/v1/my/projects/${projectId}/sessions/${sid}/runs/${run.id}/cancel`)
+      .set(alice.auth)
+      .expect(202);
+    await settings({ commands_need_approval: false });
   });
 
   it('turns bad calls into tool errors the model reads, never a crashed run', async () => {
