@@ -62,7 +62,8 @@
  *   `npm run bench:runs:profile` = BENCH_PROFILE=cpu at 100/s, without D.
  * Other knobs: BENCH_PARTS (default A,B,C,D), BENCH_A_POSTS (2000 per row and rate),
  * BENCH_A_WARMUP (400), BENCH_A_ROUNDS (2), BENCH_B_RATE, BENCH_B_RUNS (200), BENCH_C_RUNS (20),
- * BENCH_C_CALLS (20), BENCH_WORKER_CONCURRENCY (8, the product's default); BENCH_POSTGRES_URL,
+ * BENCH_C_CALLS (20), BENCH_C_TOOL (test_read, or read_file: a 100 KiB workspace file, the
+ * workspace tool's whole path), BENCH_WORKER_CONCURRENCY (8, the product's default); BENCH_POSTGRES_URL,
  * BENCH_REDIS_URL (bench/support.ts).
  */
 import 'reflect-metadata';
@@ -112,6 +113,13 @@ const B_RATE = num('BENCH_B_RATE', 20);
 const B_RUNS = num('BENCH_B_RUNS', 200);
 const C_RUNS = num('BENCH_C_RUNS', 20);
 const C_CALLS = num('BENCH_C_CALLS', 20);
+/** test_read (default) or read_file (a 100 KiB workspace file through the workspace tool). */
+const C_TOOL = process.env.BENCH_C_TOOL ?? 'test_read';
+const C_FILE = 'bench/file-100k.txt';
+const cToolCall = (i: number) =>
+  C_TOOL === 'read_file'
+    ? `/tool read_file {"path":"${C_FILE}","max_bytes":262144}`
+    : `/tool test_read {"text":"step ${i}","delay_ms":0}`;
 const D_RUNS = num('BENCH_THROUGHPUT_RUNS', 400);
 const WORKER_CONCURRENCY = num('BENCH_WORKER_CONCURRENCY', 8);
 const RUN_JOB_LOCK_MS = 5_000; // the product's default RUN_JOB_LOCK_MS
@@ -218,6 +226,7 @@ async function main(): Promise<void> {
     // The API validates agents' tool lists against it; the worker registers the tools.
     TEST_TOOLS: 'true',
     TEST_TOOLS_DIR: join(dir, 'test-tools'),
+    WORKSPACES_DIR: join(dir, 'workspaces'),
   };
   const probeArgs = ['--require', join(__dirname, 'probe.js')];
   const apiProbe = join(dir, 'api-probe.json');
@@ -264,10 +273,25 @@ async function main(): Promise<void> {
     const c = await http(
       'PATCH',
       `${agentsUrl}/${agents[1].id}`,
-      { memory_enabled: false, tools: ['test_read'], max_steps: 100 },
+      { memory_enabled: false, tools: [C_TOOL], max_steps: 100 },
       ctx.token,
     );
     if (c.status !== 200) throw new Error(`configuring the C agent answered ${c.status}`);
+    if (C_TOOL === 'read_file') {
+      // 100 KiB of text lines in the project's workspace.
+      const line = (i: number) => `${String(i).padStart(6, '0')} ${'lorem ipsum '.repeat(7)}\n`;
+      let text = '';
+      for (let i = 0; Buffer.byteLength(text) < 100 * 1024; i++) text += line(i);
+      const put = await fetch(
+        `${base}/v1/my/projects/${ctx.project}/workspace/files?path=${encodeURIComponent(C_FILE)}`,
+        {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${ctx.token}`, 'content-type': 'text/plain' },
+          body: text.slice(0, 100 * 1024),
+        },
+      );
+      if (put.status !== 201) throw new Error(`seeding the C file answered ${put.status}`);
+    }
 
     const a: AcceptResult[] = [];
     if (PARTS.has('A'))
@@ -913,10 +937,7 @@ async function benchSteps(
 ): Promise<StepsResult> {
   const agent = ctx.agents[1].id;
   const sessions = await cloneSessions(ctx, agent, C_RUNS + 2);
-  const script = Array.from(
-    { length: C_CALLS },
-    (_, i) => `/tool test_read {"text":"step ${i}","delay_ms":0}`,
-  ).join('\n');
+  const script = Array.from({ length: C_CALLS }, (_, i) => cToolCall(i)).join('\n');
   const runOne = async (session: string) => {
     const id = await postMessage(ctx, session, `tool loop\n${script}`);
     await waitUntil('a C run', () => runsFinished(ctx, [id]), 120_000);
@@ -1158,7 +1179,7 @@ function report(
   }
   if (c) {
     process.stdout.write(
-      `\nC. tool loop: ${c.runs} runs x (${C_CALLS} test_read calls, delay 0) = ${c.steps} steps, offline model at 0 ms/token, one run at a time (machine ${(100 * c.machineBusy).toFixed(0)} % busy)`,
+      `\nC. tool loop: ${c.runs} runs x (${C_CALLS} ${C_TOOL === 'read_file' ? 'read_file calls of a 100 KiB file' : 'test_read calls, delay 0'}) = ${c.steps} steps, offline model at 0 ms/token, one run at a time (machine ${(100 * c.machineBusy).toFixed(0)} % busy)`,
     );
     printTable(head, [
       ['platform per step (cycle - model/tool call)', ...statCells(c.platform)],
@@ -1170,7 +1191,7 @@ function report(
       ['journal duration_ms, llm steps', ...statCells(c.durationLlm)],
       ['journal duration_ms, tool steps', ...statCells(c.durationTool)],
       ['model call (ModelCaller.call)', ...statCells(c.modelCall)],
-      ['tool call (test_read execute)', ...statCells(c.toolCall)],
+      [`tool call (${C_TOOL} execute)`, ...statCells(c.toolCall)],
       ['run setup: started_at -> first step', ...statCells(c.setup)],
       ['run end: last step finished_at -> run finished_at', ...statCells(c.teardown)],
     ]);
