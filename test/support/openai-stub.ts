@@ -9,6 +9,12 @@ export type StubBehaviour =
       usage?: { prompt_tokens: number; completion_tokens: number };
     }
   | { kind: 'tool_call'; name: string; args: Record<string, unknown> }
+  /**
+   * Several tool calls in one turn, streamed the way OpenAI does: each call's id and name first,
+   * then its `arguments` string in `pieces` deltas, the calls' deltas interleaved. `arguments` is
+   * sent as given (it need not be valid JSON).
+   */
+  | { kind: 'tool_calls'; calls: { name: string; arguments: string }[]; pieces?: number }
   | { kind: 'status'; status: number; retryAfter?: string; body?: unknown }
   | { kind: 'hang' }
   | { kind: 'hang_after_first_token'; token: string }
@@ -107,6 +113,35 @@ export class OpenAiStub {
         res.write('data: {"id": "chatcmpl-stub", "choices": [ this is not json\n\n');
         res.end();
         return;
+      case 'tool_calls': {
+        sse();
+        const pieces = behaviour.pieces ?? 3;
+        behaviour.calls.forEach((call, index) =>
+          res.write(
+            chunk({
+              ...(index === 0 ? { role: 'assistant', content: null } : {}),
+              tool_calls: [
+                {
+                  index,
+                  id: `call_stub_${index + 1}`,
+                  type: 'function',
+                  function: { name: call.name, arguments: '' },
+                },
+              ],
+            }),
+          ),
+        );
+        for (let p = 0; p < pieces; p++)
+          behaviour.calls.forEach((call, index) => {
+            const size = Math.ceil(call.arguments.length / pieces);
+            const part = call.arguments.slice(p * size, (p + 1) * size);
+            if (part) res.write(chunk({ tool_calls: [{ index, function: { arguments: part } }] }));
+          });
+        res.write(chunk({}, 'tool_calls'));
+        res.write('data: [DONE]\n\n');
+        res.end();
+        return;
+      }
       case 'tool_call':
         sse();
         res.write(
