@@ -4,6 +4,7 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createTestApp, registerUser, type TestApp, type TestUser } from './support/test-app';
 import { createProject, createSession, sendMessage, waitForRun } from './support/sessions-helpers';
+import { listenUrl, TestSseClient } from './support/sse-client';
 
 interface StepView {
   seq: number;
@@ -35,6 +36,7 @@ describe('workspace tools (e2e)', () => {
 
   beforeAll(async () => {
     t = await createTestApp({ env: { APP_ROLE: 'all', TOOL_OUTPUT_MAX_BYTES: '4096' } });
+    await t.app.listen(0, '127.0.0.1');
     alice = await registerUser(t.http);
     projectId = await createProject(t.http, alice, 'tools');
   });
@@ -305,6 +307,52 @@ describe('workspace tools (e2e)', () => {
     expect(toolMessage.content).toMatch(
       /\[\.\.\. truncated: \d+ bytes in total; the whole result is in step 2 of this run\]$/,
     );
+  });
+
+  it('streams tool_call, tool_result and file_changed over SSE', async () => {
+    const sid = await createSession(t.http, alice, projectId, { agent: 'CodeAssistant' });
+    const { run } = await sendMessage(t.http, alice, projectId, sid, {
+      content: script(
+        [tool('write_file', { path: 'live/a.txt', content: 'live' })],
+        [tool('read_file', { path: 'live/a.txt' })],
+      ),
+    });
+    await waitForRun(t.http, alice, projectId, sid, run.id);
+    const sse = await new TestSseClient(
+      `${listenUrl(t.app.getHttpServer())}/v1/my/projects/${projectId}/sessions/${sid}/events?from=start`,
+      alice.auth,
+    ).open();
+    try {
+      await sse.waitForEvent('run_completed');
+      const types = sse.events
+        .map((e) => e.event)
+        .filter((e) => ['tool_call', 'tool_result', 'file_changed'].includes(e));
+      expect(types).toEqual([
+        'tool_call',
+        'file_changed',
+        'tool_result',
+        'tool_call',
+        'tool_result',
+      ]);
+      const payload = (type: string, i = 0) =>
+        sse.events.filter((e) => e.event === type)[i].json.payload as Record<string, unknown>;
+      expect(payload('tool_call')).toMatchObject({
+        tool: 'write_file',
+        args: { path: 'live/a.txt', content: 'live' },
+        step: 2,
+      });
+      expect(payload('file_changed')).toEqual({ path: 'live/a.txt', sha256: sha('live'), step: 2 });
+      expect(payload('tool_result')).toMatchObject({
+        tool: 'write_file',
+        status: 'succeeded',
+        step: 2,
+        bytes: expect.any(Number),
+        truncated: false,
+      });
+      expect(String(payload('tool_result', 1).preview)).toContain('"content":"live"');
+    } finally {
+      sse.close();
+    }
   });
 
   it('moves and deletes files, refusing to overwrite', async () => {

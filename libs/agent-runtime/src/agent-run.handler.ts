@@ -336,9 +336,11 @@ export class AgentRunHandler implements RunHandler {
     this.stepTime.observe({ kind: 'llm' }, (Date.now() - started) / 1000);
     crashPoint('agent:llm-finished');
     ctx.publish('message_completed', { message: messageDtoOf(message) });
-    for (const call of toolCalls)
+    // Each call's step is the turn's seq + its position (see toolCalls).
+    for (const [i, call] of toolCalls.entries())
       ctx.publish('tool_call', {
-        step: seq,
+        step: seq + 1 + i,
+        turn_step: seq,
         tool_call_id: call.id,
         tool: call.name,
         args: call.args,
