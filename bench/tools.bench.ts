@@ -21,9 +21,9 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { Counter, Histogram } from 'prom-client';
-import { decideToolCall, findRoleTemplate } from '@codelab/agents';
+import { findRoleTemplate } from '@codelab/agents';
 import { loadConfig } from '@codelab/platform';
-import { fileTools, ToolRegistry, type ToolContext } from '@codelab/tools';
+import { decideToolCall, fileTools, ToolRegistry, type ToolContext } from '@codelab/tools';
 import { WorkspaceFiles } from '@codelab/workspace';
 import { percentile, printTable } from './support';
 

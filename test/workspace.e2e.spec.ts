@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from './support/child-process';
 import {
@@ -202,6 +202,23 @@ describe('workspace REST (e2e)', () => {
     const total = await put('fill/last.bin', 'y'.repeat(4000));
     expectProblem(total, 422, 'QUOTA_EXCEEDED');
     expect(existsSync(join(root(), 'fill/last.bin'))).toBe(false);
+  });
+
+  it('lists a hard-linked file without its digest and refuses to read it', async () => {
+    await writeFile(join(t.config.workspace.dir, 'outside-hard.txt'), 'outside content');
+    await mkdir(join(root(), 'hl'), { recursive: true });
+    await link(join(t.config.workspace.dir, 'outside-hard.txt'), join(root(), 'hl/linked.txt'));
+    const listed = await t.http
+      .get(url('entries'))
+      .query({ path: 'hl' })
+      .set(alice.auth)
+      .expect(200);
+    expect(listed.body.items).toEqual([
+      expect.objectContaining({ name: 'linked.txt', type: 'file', sha256: null }),
+    ]);
+    const read = await t.http.get(url('files')).query({ path: 'hl/linked.txt' }).set(alice.auth);
+    expectProblem(read, 403, 'PATH_ESCAPES_WORKSPACE');
+    expect(JSON.stringify(read.body)).not.toContain('outside content');
   });
 
   it('refuses traversal and bad paths with 400 before touching the disk', async () => {

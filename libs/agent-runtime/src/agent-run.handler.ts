@@ -16,7 +16,7 @@ import {
   ResourceNotFoundError,
   ThrottledLog,
 } from '@codelab/platform';
-import { type Agent, decideToolCall, findTool, GetOwnedAgentQuery } from '@codelab/agents';
+import { type Agent, GetOwnedAgentQuery } from '@codelab/agents';
 import { GetOwnedProjectQuery, type ProjectSettings, settingsOf } from '@codelab/projects';
 import { ChatModelFactory, LlmError, ModelCaller } from '@codelab/llm';
 import { MemoryService, MemoryUnavailableError } from '@codelab/memory';
@@ -47,7 +47,14 @@ import {
   MessageRole,
   type ToolCallRecord,
 } from '@codelab/sessions';
-import { type Tool, type ToolContext, type ToolResult, ToolRegistry } from '@codelab/tools';
+import {
+  decideToolCall,
+  findTool,
+  type Tool,
+  type ToolContext,
+  type ToolResult,
+  ToolRegistry,
+} from '@codelab/tools';
 import {
   AGENT_STEP_TIME,
   MEMORY_UNAVAILABLE,
@@ -82,7 +89,7 @@ const textOf = (message: AIMessageChunk) =>
         .join('');
 
 const effectOf = (name: string, tool: Tool | undefined): StepEffect => {
-  if (tool) return tool.effect;
+  if (tool) return tool.effect as StepEffect;
   const access = findTool(name)?.access;
   return access === 'write'
     ? StepEffect.Write

@@ -4,15 +4,6 @@ export { AgentsHttpModule } from './http/agents-http.module';
 export { GetOwnedAgentQuery } from './queries/get-owned-agent/get-owned-agent.query';
 export { FindProjectAgentQuery } from './queries/find-project-agent/find-project-agent.query';
 export {
-  type AgentToolPolicy,
-  decideToolCall,
-  normaliseWorkspacePath,
-  type PolicyContext,
-  type ToolCallRequest,
-  type ToolDecision,
-} from './policy/tool-policy';
-export { findTool, TOOL_NAMES, TOOL_REGISTRY, type ToolDefinition } from './policy/tool-registry';
-export {
   findRoleTemplate,
   ROLE_TEMPLATES,
   type RoleTemplate,

@@ -1,4 +1,8 @@
-import type { StepEffect } from '@codelab/runs';
+/**
+ * What a call does to the world: reads may run in parallel and again after a crash; writes and
+ * commands run one at a time and are never repeated blindly. (The journal's StepEffect values.)
+ */
+export type ToolEffect = 'none' | 'read' | 'write' | 'exec';
 
 /** Where a tool call happens: the run and its scope (tools re-check ownership from these). */
 export interface ToolContext {
@@ -44,7 +48,7 @@ export interface Tool {
   readonly name: string;
   readonly description: string;
   readonly parameters: Record<string, unknown>;
-  readonly effect: StepEffect;
+  readonly effect: ToolEffect;
   /**
    * The workspace paths a call touches, resolved (symlinks inside the workspace followed): the
    * agent's policy decides on these, not on what the model wrote. A path error is a ToolResult.

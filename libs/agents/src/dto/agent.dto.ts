@@ -17,7 +17,7 @@ import {
   ValidateIf,
 } from 'class-validator';
 import { AgentStatus, type Agent } from '../entities/agent.entity';
-import { TOOL_NAMES } from '../policy/tool-registry';
+import { TOOL_NAMES } from '@codelab/tools';
 import { ROLE_NAMES } from '../templates/role-templates';
 import { isPresent, trimString } from '@codelab/platform';
 

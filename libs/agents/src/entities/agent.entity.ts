@@ -9,7 +9,7 @@ import {
   Unique,
 } from '@mikro-orm/decorators/legacy';
 import { Project } from '@codelab/projects';
-import { type AgentToolPolicy } from '../policy/tool-policy';
+import { type AgentToolPolicy } from '@codelab/tools';
 
 /** Derived from what is running (never stored): busy while a run of the agent executes. */
 export enum AgentStatus {

@@ -1,4 +1,4 @@
-import { READ_TOOLS, WORKSPACE_TOOLS, WRITE_TOOLS } from '../policy/tool-registry';
+import { READ_TOOLS, WORKSPACE_TOOLS, WRITE_TOOLS } from '@codelab/tools';
 
 export interface RoleTemplate {
   role: string;

@@ -1,6 +1,5 @@
 import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { StepEffect } from '@codelab/runs';
 import type { Tool, ToolContext, ToolResult } from '../tool';
 
 /**
@@ -38,7 +37,7 @@ export function testTools(effectsDir: string): Tool[] {
         properties: { text: textArg, delay_ms: delayArg },
         additionalProperties: false,
       },
-      effect: StepEffect.Read,
+      effect: 'read',
       async execute(args, context): Promise<ToolResult> {
         await sleep(delayOf(args), context.signal);
         return { kind: 'ok', output: { echo: String(args.text ?? '') } };
@@ -54,7 +53,7 @@ export function testTools(effectsDir: string): Tool[] {
         required: ['key'],
         additionalProperties: false,
       },
-      effect: StepEffect.Write,
+      effect: 'write',
       async execute(args, context: ToolContext): Promise<ToolResult> {
         await sleep(delayOf(args), context.signal);
         await mkdir(effectsDir, { recursive: true });
@@ -77,7 +76,7 @@ export function testTools(effectsDir: string): Tool[] {
         },
         additionalProperties: false,
       },
-      effect: StepEffect.None,
+      effect: 'none',
       execute(args): Promise<ToolResult> {
         return Promise.resolve({
           kind: 'park',
@@ -90,7 +89,7 @@ export function testTools(effectsDir: string): Tool[] {
       name: 'test_fail',
       description: 'Test tool: always fails with the given code',
       parameters: { type: 'object', properties: { code: textArg }, additionalProperties: false },
-      effect: StepEffect.Read,
+      effect: 'read',
       execute(args): Promise<ToolResult> {
         return Promise.resolve({
           kind: 'error',

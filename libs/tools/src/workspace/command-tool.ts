@@ -1,4 +1,3 @@
-import { StepEffect } from '@codelab/runs';
 import type { WorkspaceFiles } from '@codelab/workspace';
 import type { CommandSandbox } from '../sandbox/command-sandbox';
 import type { Tool, ToolResult } from '../tool';
@@ -32,7 +31,7 @@ export function commandTool(
       required: ['command'],
       additionalProperties: false,
     },
-    effect: StepEffect.Exec,
+    effect: 'exec',
     async execute(args, context): Promise<ToolResult> {
       const status = await sandbox.selfTest();
       if (!status.ok)

@@ -1,5 +1,4 @@
 import { DomainError } from '@codelab/platform';
-import { StepEffect } from '@codelab/runs';
 import {
   isDeniedToAgents,
   sha256,
@@ -125,7 +124,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['path', 'content'],
       additionalProperties: false,
     },
-    effect: StepEffect.Write,
+    effect: 'write',
     targets: target('path'),
     plan: (args, context) =>
       guarded(async () => {
@@ -174,7 +173,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['path', 'edits'],
       additionalProperties: false,
     },
-    effect: StepEffect.Write,
+    effect: 'write',
     targets: target('path'),
     plan: (args, context) =>
       guarded(async () => {
@@ -226,7 +225,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['path'],
       additionalProperties: false,
     },
-    effect: StepEffect.Write,
+    effect: 'write',
     targets: target('path', false),
     plan: (args, context) =>
       guarded(async () => {
@@ -258,7 +257,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['from', 'to'],
       additionalProperties: false,
     },
-    effect: StepEffect.Write,
+    effect: 'write',
     targets: (args, context) =>
       guarded(async () => [
         await resolve(context, args.from, 'from', false),
@@ -305,7 +304,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['path'],
       additionalProperties: false,
     },
-    effect: StepEffect.Read,
+    effect: 'read',
     targets: target('path'),
     execute: (args, context) =>
       guarded(async (): Promise<ToolResult> => {
@@ -354,7 +353,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       properties: { path: pathArg, recursive: { type: 'boolean' } },
       additionalProperties: false,
     },
-    effect: StepEffect.Read,
+    effect: 'read',
     targets: target('path'),
     execute: (args, context) =>
       guarded(async (): Promise<ToolResult> => {
@@ -400,7 +399,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['pattern'],
       additionalProperties: false,
     },
-    effect: StepEffect.Read,
+    effect: 'read',
     targets: target('path'),
     execute: (args, context) =>
       guarded(async (): Promise<ToolResult> => {

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
-import type { Counter } from 'prom-client';
+import type { Counter, Histogram } from 'prom-client';
 import { APP_CONFIG, type AppConfig, crashPoint, InvalidCursorError } from '@codelab/platform';
 import { type EntryType, WorkspaceDir } from '../paths/workspace-dir';
 import { checkWorkspacePath, joinPath } from '../paths/workspace-path';
@@ -14,7 +13,7 @@ import {
   WorkspacePreconditionFailedError,
   WorkspaceQuotaExceededError,
 } from '../workspace.errors';
-import { WORKSPACE_WRITES } from '../workspace.metrics';
+import { WORKSPACE_BYTES, WORKSPACE_WRITES } from '../workspace.metrics';
 
 export interface WorkspaceEntry {
   name: string;
@@ -74,6 +73,7 @@ export class WorkspaceFiles {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly em: EntityManager,
     @InjectMetric(WORKSPACE_WRITES) private readonly writes: Counter<string>,
+    @InjectMetric(WORKSPACE_BYTES) private readonly sizes: Histogram<string>,
   ) {}
 
   get limits() {
@@ -110,7 +110,11 @@ export class WorkspaceFiles {
         path: joinPath(path, e.name),
         type: e.type,
         size: Number(e.stats.size),
-        sha256: e.type === 'file' ? await this.hashOf(dir, joinPath(path, e.name), e.stats) : null,
+        // A file whose content cannot be shown (a hard link) is listed without a digest.
+        sha256:
+          e.type === 'file'
+            ? await this.hashOf(dir, joinPath(path, e.name), e.stats).catch(() => null)
+            : null,
         modifiedAt: new Date(Number(e.stats.mtimeMs)),
       })),
     );
@@ -190,9 +194,11 @@ export class WorkspaceFiles {
         );
       crashPoint('workspace:before-write');
       const stats = await dir.writeAtomic(path, content);
+      crashPoint('workspace:written');
       const digest = sha256(content);
       this.hashes.set(this.hashKey(dir, path, stats), digest);
       this.writes.inc({ op: 'write' });
+      this.sizes.observe(bytes);
       return { path, sha256: digest, size: content.length, created: !before };
     });
   }
@@ -244,7 +250,7 @@ export class WorkspaceFiles {
 
   /** The project is gone: its files go too (idempotent). */
   async removeWorkspace(projectId: string): Promise<void> {
-    await rm(join(this.config.workspace.dir, projectId), { recursive: true, force: true });
+    await WorkspaceDir.destroy(join(this.config.workspace.dir, projectId));
   }
 
   async usage(projectId: string) {

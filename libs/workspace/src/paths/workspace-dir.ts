@@ -9,11 +9,10 @@ import {
   readdir,
   realpath,
   rename,
-  rm,
   rmdir,
   unlink,
 } from 'node:fs/promises';
-import { isAbsolute, join, relative } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
 import {
   PathEscapesWorkspaceError,
   WorkspaceConflictError,
@@ -44,6 +43,55 @@ const typeOf = (s: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink()
   s.isFile() ? 'file' : s.isDirectory() ? 'directory' : s.isSymbolicLink() ? 'symlink' : 'other';
 
 /**
+ * Deletes `name` in the directory `parent` and everything below it, through descriptors: each
+ * directory is opened O_NOFOLLOW and emptied by its descriptor, so one swapped for a symlink
+ * mid-way is unlinked as a link, never followed. (fs.rm walks path strings: a subdirectory
+ * swapped for a symlink between its lstat and its readdir has it delete the link target's files.)
+ */
+async function removeTree(parent: FileHandle, name: string, path: string): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const dir = await open(at(parent, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch(
+      (error: unknown) => {
+        if (errno(error) === 'ENOENT') return 'gone' as const;
+        if (errno(error) === 'ENOTDIR' || errno(error) === 'ELOOP') return null;
+        throw error;
+      },
+    );
+    if (dir === 'gone') return;
+    if (dir === null) {
+      // A file or a symlink (unlink never follows one).
+      const removed = await unlink(at(parent, name)).then(
+        () => true,
+        (error: unknown) => {
+          if (errno(error) === 'ENOENT') return true;
+          if (errno(error) === 'EISDIR') return false; // Became a directory: go again.
+          throw error;
+        },
+      );
+      if (removed) return;
+      continue;
+    }
+    try {
+      for (const entry of await readdir(`/proc/self/fd/${dir.fd}`, { withFileTypes: true }))
+        await removeTree(dir, entry.name, path);
+    } finally {
+      await dir.close();
+    }
+    const removed = await rmdir(at(parent, name)).then(
+      () => true,
+      (error: unknown) => {
+        if (errno(error) === 'ENOENT') return true;
+        // Swapped for a link or a file (unlinked next turn), or refilled meanwhile.
+        if (['ENOTDIR', 'ENOTEMPTY', 'EEXIST'].includes(errno(error) ?? '')) return false;
+        throw error;
+      },
+    );
+    if (removed) return;
+  }
+  throw new WorkspaceConflictError(path, 'DIRECTORY_NOT_EMPTY');
+}
+
+/**
  * One project's workspace on disk, the filesystem half of the path resolver. A path (already
  * checked by checkWorkspacePath) is resolved by realpath of its deepest existing ancestor and
  * contained with path.relative (never a string prefix: CVE-2025-53110); then every operation walks
@@ -62,6 +110,20 @@ export class WorkspaceDir {
     return new WorkspaceDir(await realpath(dir));
   }
 
+  /** Deletes a whole workspace directory (descriptor-relative, like remove); idempotent. */
+  static async destroy(dir: string): Promise<void> {
+    const parent = await open(dirname(dir), O_RDONLY | O_DIRECTORY).catch((error: unknown) => {
+      if (errno(error) === 'ENOENT') return null;
+      throw error;
+    });
+    if (!parent) return;
+    try {
+      await removeTree(parent, basename(dir), '.');
+    } finally {
+      await parent.close();
+    }
+  }
+
   /**
    * The real workspace-relative path of `path`: symlinks inside the workspace are followed
    * (except the last component when `followLast` is false: delete and move act on a link itself),
@@ -77,6 +139,9 @@ export class WorkspaceDir {
         real = await realpath(join(this.root, ...segments.slice(0, known)));
         break;
       } catch (error) {
+        // A symlink loop (or a chain longer than the kernel follows) leads nowhere we can check.
+        if (errno(error) === 'ELOOP')
+          throw new PathEscapesWorkspaceError(path, 'passes through a symbolic link loop');
         if (errno(error) !== 'ENOENT' && errno(error) !== 'ENOTDIR') throw error;
       }
     }
@@ -177,6 +242,7 @@ export class WorkspaceDir {
    * replaces a symlink at the target rather than following it). Missing parents are created.
    */
   async writeAtomic(path: string, data: Buffer): Promise<BigIntStats> {
+    if (path === '.') throw new WorkspaceEntryTypeError(path, 'file');
     const dir = await this.openDir(parentOf(path), true);
     const temp = `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`;
     try {
@@ -209,7 +275,7 @@ export class WorkspaceDir {
       const stats = await lstat(target).catch(() => null);
       if (!stats) throw new WorkspaceEntryNotFoundError(path);
       if (!stats.isDirectory()) return await unlink(target);
-      if (recursive) return await rm(target, { recursive: true, force: true });
+      if (recursive) return await removeTree(dir, baseName(path), path);
       await rmdir(target).catch((error: unknown) => {
         if (errno(error) === 'ENOTEMPTY' || errno(error) === 'EEXIST')
           throw new WorkspaceConflictError(path, 'DIRECTORY_NOT_EMPTY');
@@ -260,18 +326,36 @@ export class WorkspaceDir {
   async usage(): Promise<{ bytes: number; files: number }> {
     let bytes = 0;
     let files = 0;
-    const walk = async (abs: string): Promise<void> => {
-      const entries = await readdir(abs, { withFileTypes: true }).catch(() => []);
+    // Through descriptors, like every other walk: a directory swapped for a symlink mid-walk is
+    // not entered (O_NOFOLLOW), so the count never wanders outside.
+    const walk = async (dir: FileHandle): Promise<void> => {
+      const entries = await readdir(`/proc/self/fd/${dir.fd}`, { withFileTypes: true }).catch(
+        () => [],
+      );
       for (const entry of entries) {
-        const child = join(abs, entry.name);
-        if (entry.isDirectory()) await walk(child);
-        else {
+        if (entry.isDirectory()) {
+          const child = await open(at(dir, entry.name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW).catch(
+            () => null,
+          );
+          if (!child) continue;
+          try {
+            await walk(child);
+          } finally {
+            await child.close();
+          }
+        } else {
           files++;
-          if (entry.isFile()) bytes += (await lstat(child).catch(() => ({ size: 0 }))).size;
+          if (entry.isFile())
+            bytes += (await lstat(at(dir, entry.name)).catch(() => ({ size: 0 }))).size;
         }
       }
     };
-    await walk(this.root);
+    const root = await open(this.root, O_RDONLY | O_DIRECTORY);
+    try {
+      await walk(root);
+    } finally {
+      await root.close();
+    }
     return { bytes, files };
   }
 

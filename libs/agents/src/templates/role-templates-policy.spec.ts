@@ -1,6 +1,10 @@
-import { findRoleTemplate, ROLE_TEMPLATES } from '../templates/role-templates';
-import { type AgentToolPolicy, decideToolCall, normaliseWorkspacePath } from './tool-policy';
-import { TOOL_NAMES } from './tool-registry';
+import {
+  type AgentToolPolicy,
+  decideToolCall,
+  normaliseWorkspacePath,
+  TOOL_NAMES,
+} from '@codelab/tools';
+import { findRoleTemplate, ROLE_TEMPLATES } from './role-templates';
 
 const policyOf = (role: string): AgentToolPolicy => {
   const t = findRoleTemplate(role);

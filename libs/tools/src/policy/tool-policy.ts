@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
 import { isDeniedToAgents } from '@codelab/workspace';
-import { findTool } from './tool-registry';
+import { findTool } from './tool-catalog';
 
 /** The declarative policy of one agent. */
 export interface AgentToolPolicy {
