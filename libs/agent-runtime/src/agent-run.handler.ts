@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import canonicalize from 'canonicalize';
 import { QueryBus } from '@nestjs/cqrs';
 import {
   AIMessage,
@@ -657,7 +658,9 @@ export class AgentRunHandler implements RunHandler {
   ): Promise<void> {
     const { run, journal } = ctx;
     // The model reads at most TOOL_OUTPUT_MAX_BYTES of it; the step keeps it whole.
-    const json = JSON.stringify(result);
+    // Canonical (RFC 8785): a result recovered from the journal (jsonb reorders keys) reads the
+    // same to the model as the original.
+    const json = canonicalize(result) ?? 'null';
     const bytes = Buffer.byteLength(json);
     const cap = this.config.workspace.toolOutputBytes;
     const content =
