@@ -9,6 +9,7 @@ import { Agent } from '@codelab/agents';
 import { AgentMemory } from '@codelab/memory';
 import { RunDispatch, Run, RunStep } from '@codelab/runs';
 import { ChatSession, IdempotencyRecord, Message } from '@codelab/sessions';
+import { Approval } from '@codelab/approvals';
 import { MIGRATIONS } from './migrations';
 
 /** Every entity of every feature; the one list both the app and the migrator use. */
@@ -26,6 +27,7 @@ export const ENTITIES = [
   IdempotencyRecord,
   DomainEventRecord,
   DomainEventHandling,
+  Approval,
 ];
 
 /** MikroORM options for a validated AppConfig (the app, tests and migration scripts share it). */

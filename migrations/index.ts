@@ -6,6 +6,7 @@ import { Migration20261121235940_sessions_and_runs } from './Migration2026112123
 import { Migration20261123133334_run_lease_epoch } from './Migration20261123133334_run_lease_epoch';
 import { Migration20261123144701_run_engine_v2 } from './Migration20261123144701_run_engine_v2';
 import { Migration20261123171346_project_settings } from './Migration20261123171346_project_settings';
+import { Migration20261123173624_approvals } from './Migration20261123173624_approvals';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121232929_initial', class: Migration20261121232929_initial },
@@ -26,4 +27,5 @@ export const MIGRATIONS: MigrationObject[] = [
     name: 'Migration20261123171346_project_settings',
     class: Migration20261123171346_project_settings,
   },
+  { name: 'Migration20261123173624_approvals', class: Migration20261123173624_approvals },
 ];

@@ -36,6 +36,9 @@ describe('projects (e2e)', () => {
         commands_enabled: false,
         commands_need_approval: true,
         agent_denied_paths: [],
+        approval_tools: [],
+        approval_deadline_seconds: 300,
+        approval_default_actions: { tool: 'reject', command: 'reject' },
       },
       created_at: expect.any(String),
       updated_at: expect.any(String),
@@ -79,7 +82,7 @@ describe('projects (e2e)', () => {
         .send({ name: 'Settings', settings: { commands_enabled: true } })
         .expect(201)
     ).body;
-    expect(created.settings).toEqual({
+    expect(created.settings).toMatchObject({
       commands_enabled: true,
       commands_need_approval: true,
       agent_denied_paths: [],
@@ -89,16 +92,19 @@ describe('projects (e2e)', () => {
       .set(alice.auth)
       .send({ settings: { agent_denied_paths: ['secrets/**'] } })
       .expect(200);
-    expect(changed.body.settings).toEqual({
+    expect(changed.body.settings).toMatchObject({
       commands_enabled: true,
       commands_need_approval: true,
       agent_denied_paths: ['secrets/**'],
+      approval_deadline_seconds: 300,
     });
     for (const settings of [
       { commands_enabled: 'yes' },
       { agent_denied_paths: 'secrets/**' },
       { unknown_setting: true },
       { commands_need_approval: null },
+      { approval_deadline_seconds: 5 },
+      { approval_default_actions: { tool: 'maybe', command: 'reject' } },
     ])
       expectProblem(
         await t.http.patch(`/v1/my/projects/${created.id}`).set(alice.auth).send({ settings }),

@@ -67,7 +67,7 @@ describe('1,000 parked runs hold nothing (fault)', () => {
   };
 
   it(
-    'keeps no job, no slot and no Redis traffic for parked runs, and serves the agent meanwhile',
+    'keeps no run job, no slot and no Redis traffic for runs parked on 1,000 pending approvals, and serves the agent meanwhile',
     async () => {
       const projectId = await createProject(t.http, user, 'parked');
       const agents = (await t.http.get(`/v1/my/projects/${projectId}/agents`).set(user.auth)).body
@@ -76,7 +76,13 @@ describe('1,000 parked runs hold nothing (fault)', () => {
       await t.http
         .patch(`/v1/my/projects/${projectId}/agents/${writer.id}`)
         .set(user.auth)
-        .send({ tools: ['test_park'], concurrency_limit: 1, memory_enabled: false })
+        // Each run asks for a write the policy wants approved: it parks on a pending approval.
+        .send({
+          tools: ['test_write'],
+          approval_tools: ['test_write'],
+          concurrency_limit: 1,
+          memory_enabled: false,
+        })
         .expect(200);
 
       // Baselines with nothing parked.
@@ -89,7 +95,7 @@ describe('1,000 parked runs hold nothing (fault)', () => {
           Array.from({ length: Math.min(50, PARKED - i) }, async () => {
             const sid = await createSession(t.http, user, projectId, { agent: 'DocumentWriter' });
             await sendMessage(t.http, user, projectId, sid, {
-              content: 'needs a decision\n/tool test_park {"reason":"waits for a human"}',
+              content: 'needs a decision\n/tool test_write {"key":"waits for a human"}',
             });
           }),
         );
@@ -104,6 +110,9 @@ describe('1,000 parked runs hold nothing (fault)', () => {
         5 * 60_000,
       );
       const parkedInMs = Date.now() - started;
+      const [{ pending }] = await db.query<{ pending: number }>(
+        `select count(*)::int as pending from approvals where status = 'pending'`,
+      );
 
       const jobs = await t.app
         .get<Queue>(getQueueToken('agent-runs'))
@@ -119,6 +128,7 @@ describe('1,000 parked runs hold nothing (fault)', () => {
 
       faultMetrics('parked-runs', {
         parked: PARKED,
+        pending_approvals: pending,
         parked_in_s: seconds(parkedInMs),
         jobs,
         agent_slots_held: slotsHeld,
@@ -130,6 +140,7 @@ describe('1,000 parked runs hold nothing (fault)', () => {
         worker_cpu_s: cpu,
       });
 
+      expect(pending).toBe(PARKED);
       expect(jobs).toEqual({ waiting: 0, active: 0, delayed: 0, prioritized: 0 });
       expect(slotsHeld).toBe(0);
       expect(waiters).toBe(0);

@@ -12,6 +12,7 @@ import { AgentsHttpModule } from '@codelab/agents';
 import { SessionsHttpModule } from '@codelab/sessions';
 import { StreamingModule } from '@codelab/streaming';
 import { WorkspaceHttpModule } from '@codelab/workspace';
+import { ApprovalsHttpModule } from '@codelab/approvals';
 import { createOrmConfig } from '../../../mikro-orm.config';
 import { WorkerModule } from '../../worker/src/worker.module';
 
@@ -29,6 +30,7 @@ export class ApiModule {
         AgentsHttpModule,
         SessionsHttpModule,
         WorkspaceHttpModule,
+        ApprovalsHttpModule,
         StreamingModule,
         ...(config.role === 'all' ? [WorkerModule] : []),
       ],

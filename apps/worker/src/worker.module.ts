@@ -5,6 +5,7 @@ import { RunsWorkerModule } from '@codelab/runs';
 import { SessionsWorkerModule } from '@codelab/sessions';
 import { StreamingModule } from '@codelab/streaming';
 import { WorkspaceModule } from '@codelab/workspace';
+import { ApprovalsWorkerModule } from '@codelab/approvals';
 
 /**
  * Background processing: the run engine with its handlers (agent runs; orchestration later),
@@ -19,6 +20,8 @@ import { WorkspaceModule } from '@codelab/workspace';
     DomainEventsWorkerModule,
     // Removes a deleted project's files (domain event handler).
     WorkspaceModule,
+    // Approval deadlines and the sweeper.
+    ApprovalsWorkerModule,
     // Runs publish session events; StreamingModule appends them to Redis Streams.
     StreamingModule,
   ],

@@ -19,6 +19,15 @@ import {
 } from '@codelab/platform';
 import { type Agent, GetOwnedAgentQuery } from '@codelab/agents';
 import { GetOwnedProjectQuery, type ProjectSettings, settingsOf } from '@codelab/projects';
+import {
+  ApprovalDeadlines,
+  ApprovalKind,
+  ApprovalRequests,
+  APPROVALS_REQUESTED,
+  ApprovalStatus,
+  GetStepApprovalQuery,
+  toApprovalDto,
+} from '@codelab/approvals';
 import { ChatModelFactory, LlmError, ModelCaller } from '@codelab/llm';
 import { MemoryService, MemoryUnavailableError } from '@codelab/memory';
 import {
@@ -32,6 +41,7 @@ import {
   FINAL_RUN_STATUSES,
   type RunOutcome,
   type StepStart,
+  argsDigest,
   type RunStep,
   type RunUsage,
   type RunWarning,
@@ -68,7 +78,13 @@ import { TokenBatcher } from './token-batcher';
 /** The tools of one run, with the project's limits the policy and the tools apply. */
 interface ToolBox {
   tools: Tool[];
-  project: { commandsEnabled: boolean; commandsNeedApproval: boolean; deniedPaths: string[] };
+  project: {
+    commandsEnabled: boolean;
+    commandsNeedApproval: boolean;
+    deniedPaths: string[];
+    approvalTools: string[];
+  };
+  settings: ProjectSettings;
   /** The project's own deny globs (beyond .git and .env*). */
   deniedPaths: string[];
 }
@@ -125,6 +141,9 @@ export class AgentRunHandler implements RunHandler {
     private readonly memory: MemoryService,
     private readonly tools: ToolRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly approvals: ApprovalRequests,
+    private readonly deadlines: ApprovalDeadlines,
+    @InjectMetric(APPROVALS_REQUESTED) private readonly approvalsRequested: Counter<string>,
     @InjectMetric(MEMORY_UNAVAILABLE) private readonly memoryUnavailable: Counter<string>,
     @InjectMetric(AGENT_STEP_TIME) private readonly stepTime: Histogram<string>,
     @InjectMetric(TOOL_CALLS) private readonly toolCallCount: Counter<string>,
@@ -383,6 +402,23 @@ export class AgentRunHandler implements RunHandler {
     let i = 0;
     while (i < todo.length) {
       if (todo[i].step?.status === StepStatus.Awaiting) {
+        // Approved while parked: it runs now, alone, with exactly the approved arguments.
+        const approved = await this.approvedCall(todo[i].seq, todo[i].step!, todo[i].call);
+        if (approved) {
+          const commit = await this.toolCall(
+            ctx,
+            agent,
+            box,
+            todo[i].seq,
+            approved.call,
+            todo[i].step,
+            approved.digest,
+          );
+          const parked = await commit();
+          if (parked) return parked;
+          i++;
+          continue;
+        }
         const waiting = await this.stillWaiting(
           ctx,
           agent,
@@ -459,10 +495,18 @@ export class AgentRunHandler implements RunHandler {
     agent: Agent,
     box: ToolBox,
     seq: number,
-    call: ToolCallRecord,
+    modelCall: ToolCallRecord,
     step: RunStep | undefined,
+    /** Set when the call runs on an approval: the digest its arguments must have. */
+    approvedDigest?: string,
   ): Promise<() => Promise<RunOutcome | null>> {
     const { journal } = ctx;
+    // A step taken over after a crash runs with the arguments it was journalled with (the
+    // approved ones, when an approval edited them).
+    const call =
+      step?.status === StepStatus.Started && step.args
+        ? { ...modelCall, args: step.args }
+        : modelCall;
     const tool = box.tools.find((t) => t.name === call.name);
     const effect = effectOf(call.name, tool);
     const done = async () => null;
@@ -519,8 +563,17 @@ export class AgentRunHandler implements RunHandler {
         };
     }
 
+    // A step already journalled (awaiting its approval) ends; a new one is written ended.
     const refuse = (error: string, message: string) => async () => {
-      await this.recordResult(ctx, agent, seq, call, StepStatus.Failed, { error, message }, start);
+      await this.recordResult(
+        ctx,
+        agent,
+        seq,
+        call,
+        StepStatus.Failed,
+        { error, message },
+        step ? undefined : start,
+      );
       return null;
     };
     if (!tool) {
@@ -544,23 +597,14 @@ export class AgentRunHandler implements RunHandler {
     const decision = decideToolCall(
       agent.toolPolicy(),
       { tool: call.name, args: call.args },
-      { resolvedPaths: targets, project: box.project },
+      { resolvedPaths: targets, project: box.project, approved: approvedDigest !== undefined },
     );
     if (decision.outcome === 'deny') return refuse('TOOL_DENIED', decision.reason);
     if (decision.outcome === 'needs_approval')
-      return async () => {
-        await journal.fenced((tx) =>
-          journal.record(
-            start,
-            {
-              status: StepStatus.Awaiting,
-              result: { park: 'awaiting_approval', reason: decision.reason },
-            },
-            tx,
-          ),
-        );
-        return { kind: 'parked', status: 'awaiting_approval', reason: decision.reason };
-      };
+      return () => this.requestApproval(ctx, agent, box, start, effect, decision.reason);
+    // Checked again right before it runs: never an argument the user did not approve.
+    if (approvedDigest !== undefined && argsDigest(call.args) !== approvedDigest)
+      return refuse('APPROVAL_DIGEST_MISMATCH', 'The arguments differ from the approved ones');
 
     // A change-making tool plans first: the plan goes into the journal with the step's start.
     const plan = tool.plan
@@ -570,7 +614,10 @@ export class AgentRunHandler implements RunHandler {
       if (plan.kind === 'error') return refuse(plan.code, plan.message);
       return refuse('TOOL_ERROR', 'The tool could not plan this call');
     }
-    const { fresh } = await journal.start({ ...start, intent: plan?.intent });
+    const { fresh } =
+      approvedDigest !== undefined
+        ? await journal.resumeAwaiting({ ...start, args: call.args, intent: plan?.intent })
+        : await journal.start({ ...start, intent: plan?.intent });
     // Already ended by another execution of this run: nothing to run; the journal is re-read.
     if (!fresh) return done;
     crashPoint('agent:tool-started');
@@ -603,6 +650,65 @@ export class AgentRunHandler implements RunHandler {
     };
   }
 
+  /**
+   * Parks the call for a human: the step `awaiting` and its approval in one transaction, then
+   * the approval's deadline job and the `approval_requested` event.
+   */
+  private async requestApproval(
+    ctx: RunContext,
+    agent: Agent,
+    box: ToolBox,
+    start: StepStart,
+    effect: StepEffect,
+    reason: string,
+  ): Promise<RunOutcome> {
+    const { run, journal } = ctx;
+    const kind = effect === StepEffect.Exec ? ApprovalKind.Command : ApprovalKind.Tool;
+    const approval = await journal.fenced(async (tx) => {
+      await journal.record(
+        start,
+        { status: StepStatus.Awaiting, result: { park: 'awaiting_approval', reason } },
+        tx,
+      );
+      return this.approvals.open(tx, {
+        projectId: run.projectId,
+        ownerId: run.ownerId,
+        sessionId: run.sessionId,
+        runId: run.id,
+        stepSeq: start.seq,
+        agentId: agent.id,
+        kind,
+        toolName: start.name,
+        args: start.args ?? {},
+        reason,
+        deadlineSeconds: box.settings.approval_deadline_seconds,
+        defaultAction:
+          box.settings.approval_default_actions[kind === ApprovalKind.Command ? 'command' : 'tool'],
+      });
+    });
+    if (approval.status === ApprovalStatus.Pending) {
+      this.approvalsRequested.inc({ kind });
+      await this.deadlines.schedule(approval);
+      ctx.publish('approval_requested', { approval: toApprovalDto(approval) });
+    }
+    return { kind: 'parked', status: 'awaiting_approval', reason };
+  }
+
+  /** The call to run for a step parked on an approval that was approved, or null. */
+  private async approvedCall(
+    seq: number,
+    step: RunStep,
+    call: ToolCallRecord,
+  ): Promise<{ call: ToolCallRecord; digest: string } | null> {
+    if (step.result?.park !== 'awaiting_approval') return null;
+    const approval = await this.queries.execute(new GetStepApprovalQuery(step.runId, seq));
+    if (approval?.status !== ApprovalStatus.Approved) return null;
+    return {
+      call: { ...call, args: approval.editedArgs ?? approval.args },
+      digest: approval.editedDigest ?? approval.argsDigest,
+    };
+  }
+
   /** The agent's tools in this project: what is registered, and the project's limits. */
   private toolBox(agent: Agent, settings: ProjectSettings): ToolBox {
     const denied = settings.agent_denied_paths;
@@ -612,7 +718,9 @@ export class AgentRunHandler implements RunHandler {
         commandsEnabled: settings.commands_enabled,
         commandsNeedApproval: settings.commands_need_approval,
         deniedPaths: denied,
+        approvalTools: settings.approval_tools,
       },
+      settings,
       deniedPaths: denied,
     };
   }

@@ -4,13 +4,14 @@ import { MemoryModule } from '@codelab/memory';
 import { RunHandlers } from '@codelab/runs';
 import { SessionsModule } from '@codelab/sessions';
 import { ToolsModule } from '@codelab/tools';
+import { ApprovalsModule } from '@codelab/approvals';
 import { AgentRunHandler } from './agent-run.handler';
 import { agentRuntimeMetricProviders } from './agent-runtime.metrics';
 import { PromptBuilder } from './prompt-builder';
 
 /** Runs of kind `agent`: an agent answering in a conversation (worker processes). */
 @Module({
-  imports: [SessionsModule, LlmModule, MemoryModule, ToolsModule],
+  imports: [SessionsModule, LlmModule, MemoryModule, ToolsModule, ApprovalsModule],
   providers: [AgentRunHandler, PromptBuilder, ...agentRuntimeMetricProviders],
 })
 export class AgentRuntimeModule implements OnModuleInit {

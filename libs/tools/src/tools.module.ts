@@ -41,7 +41,8 @@ export class ToolsModule implements OnModuleInit {
     );
     if (this.config.testTools.enabled)
       for (const tool of testTools(this.config.testTools.dir)) this.registry.register(tool);
-    // In the background: a command waits for it; nothing else does.
+    // Where commands run (workers), at start and in the background: a command waits for it.
+    if (this.config.role === 'api') return;
     void this.sandbox.selfTest().then((status) => {
       this.unavailable.set(status.ok ? 0 : 1);
       if (!status.ok)

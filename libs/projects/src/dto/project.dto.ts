@@ -5,7 +5,11 @@ import {
   ArrayMaxSize,
   IsArray,
   IsBoolean,
+  IsIn,
+  IsInt,
   IsOptional,
+  Max,
+  Min,
   IsString,
   MaxLength,
   MinLength,
@@ -14,6 +18,18 @@ import {
 } from 'class-validator';
 import { type Project, type ProjectSettings, settingsOf } from '../entities/project.entity';
 import { isPresent, trimString } from '@codelab/platform';
+
+const ACTIONS = ['approve', 'reject'] as const;
+
+export class ApprovalDefaultActionsDto {
+  @ApiProperty({ enum: ACTIONS, example: 'reject' })
+  @IsIn(ACTIONS)
+  tool!: 'approve' | 'reject';
+
+  @ApiProperty({ enum: ACTIONS, example: 'reject' })
+  @IsIn(ACTIONS)
+  command!: 'approve' | 'reject';
+}
 
 export class ProjectSettingsDto implements ProjectSettings {
   @ApiProperty({
@@ -34,6 +50,27 @@ export class ProjectSettingsDto implements ProjectSettings {
     description: 'Globs agents may neither read nor change (.git and .env* always are)',
   })
   agent_denied_paths!: string[];
+
+  @ApiProperty({
+    example: ['write_file'],
+    type: [String],
+    description: "Tools whose calls wait for approval, on top of each agent's approval_tools",
+  })
+  approval_tools!: string[];
+
+  @ApiProperty({
+    example: 300,
+    minimum: 10,
+    maximum: 86400,
+    description: 'How long an approval waits before its default action applies',
+  })
+  approval_deadline_seconds!: number;
+
+  @ApiProperty({
+    type: ApprovalDefaultActionsDto,
+    description: 'What the deadline decides, per kind (reject unless set to approve)',
+  })
+  approval_default_actions!: ApprovalDefaultActionsDto;
 }
 
 /** A change to some settings; the others keep their values. */
@@ -56,6 +93,27 @@ export class ProjectSettingsInputDto implements Partial<ProjectSettings> {
   @MinLength(1, { each: true })
   @MaxLength(500, { each: true })
   agent_denied_paths?: string[];
+
+  @ApiPropertyOptional({ example: ['write_file'], type: [String], maxItems: 100 })
+  @ValidateIf(isPresent)
+  @IsArray()
+  @ArrayMaxSize(100)
+  @IsString({ each: true })
+  @MaxLength(100, { each: true })
+  approval_tools?: string[];
+
+  @ApiPropertyOptional({ example: 300, minimum: 10, maximum: 86400 })
+  @ValidateIf(isPresent)
+  @IsInt()
+  @Min(10)
+  @Max(86_400)
+  approval_deadline_seconds?: number;
+
+  @ApiPropertyOptional({ type: ApprovalDefaultActionsDto })
+  @ValidateIf(isPresent)
+  @ValidateNested()
+  @Type(() => ApprovalDefaultActionsDto)
+  approval_default_actions?: ApprovalDefaultActionsDto;
 }
 
 export class CreateProjectDto {

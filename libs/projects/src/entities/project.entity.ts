@@ -11,12 +11,21 @@ export interface ProjectSettings {
   commands_need_approval: boolean;
   /** Globs (workspace-relative) agents may neither read nor change, beyond .git and .env*. */
   agent_denied_paths: string[];
+  /** Tools whose calls wait for approval in this project, on top of each agent's policy. */
+  approval_tools: string[];
+  /** How long an approval waits for a decision before its default action applies. */
+  approval_deadline_seconds: number;
+  /** What a deadline decides, per kind of approval. */
+  approval_default_actions: { tool: 'approve' | 'reject'; command: 'approve' | 'reject' };
 }
 
 export const DEFAULT_PROJECT_SETTINGS: Readonly<ProjectSettings> = Object.freeze({
   commands_enabled: false,
   commands_need_approval: true,
   agent_denied_paths: [],
+  approval_tools: [],
+  approval_deadline_seconds: 300,
+  approval_default_actions: { tool: 'reject' as const, command: 'reject' as const },
 });
 
 @Entity({ tableName: 'projects' })

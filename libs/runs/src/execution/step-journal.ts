@@ -114,6 +114,33 @@ export class StepJournal {
   }
 
   /**
+   * Starts a step that was `awaiting` (its approval came): the arguments it runs with (the
+   * approved ones) and its plan are journalled; `fresh: false` if it is no longer awaiting.
+   */
+  async resumeAwaiting(step: StepStart, tx?: FencedTx): Promise<{ fresh: boolean }> {
+    const write = async (t: EntityManager) => {
+      const args = step.args ?? null;
+      const [row] = await t.getConnection().execute<{ seq: number }[]>(
+        `update run_steps set status = 'started', attempts = attempts + 1, lease_epoch = ?,
+           started_at = now(), finished_at = null, args = ?::jsonb, args_digest = ?, result = ?::jsonb
+         where run_id = ? and seq = ? and status = 'awaiting' returning seq`,
+        [
+          this.lease.epoch,
+          args === null ? null : JSON.stringify(args),
+          args === null ? null : argsDigest(args),
+          step.intent ? JSON.stringify({ intent: step.intent }) : null,
+          this.lease.runId,
+          step.seq,
+        ],
+        'all',
+        t.getTransactionContext(),
+      );
+      return { fresh: row !== undefined };
+    };
+    return tx ? write(tx) : this.fenced(write);
+  }
+
+  /**
    * Journals a step that is decided without running (refused by the policy, unavailable, parked
    * for approval): written once, already in its final (or awaiting) state. Idempotent.
    */

@@ -11,6 +11,8 @@ export type SessionEventType =
   | 'tool_call'
   | 'tool_result'
   | 'file_changed'
+  | 'approval_requested'
+  | 'approval_resolved'
   | 'message_completed'
   | 'run_parked'
   | 'run_completed'

@@ -37,6 +37,8 @@ export interface PolicyContext {
     commandsEnabled: boolean;
     commandsNeedApproval: boolean;
     deniedPaths: readonly string[];
+    /** Tools whose calls wait for approval in this project, on top of the agent's list. */
+    approvalTools?: readonly string[];
   };
 }
 
@@ -104,7 +106,8 @@ export function decideToolCall(
   const needsApproval =
     (policy.approvalTools.includes(tool.name) &&
       !(context.approvalsDisabled && tool.access === 'write')) ||
-    (tool.access === 'execute' && project !== undefined && project.commandsNeedApproval);
+    (tool.access === 'execute' && project !== undefined && project.commandsNeedApproval) ||
+    (project?.approvalTools?.includes(tool.name) ?? false);
   if (needsApproval && !context.approved) {
     return { outcome: 'needs_approval', path, reason: `tool "${tool.name}" requires approval` };
   }
