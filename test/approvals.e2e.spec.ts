@@ -314,6 +314,51 @@ describe('approvals (e2e)', () => {
     expect(existsSync(join(root(), 'orphan.txt'))).toBe(false);
   });
 
+  it('cancels pending approvals when their session is archived or their agent deleted', async () => {
+    const archived = await parkOn(tool('write_file', { path: 'archived.txt', content: 'a' }));
+    await t.http
+      .delete(`/v1/my/projects/${projectId}/sessions/${archived.sid}`)
+      .set(alice.auth)
+      .expect(204);
+    await waitFor(
+      "the archived session's approval cancelled",
+      async () =>
+        (await t.http.get(url(`/${archived.approval.id}`)).set(alice.auth)).body.status ===
+        'cancelled',
+      15_000,
+    );
+    expect((await waitForRun(t.http, alice, projectId, archived.sid, archived.runId)).status).toBe(
+      'cancelled',
+    );
+
+    // An agent of its own, deleted while its call waits.
+    const agentId = (
+      await t.http
+        .post(`/v1/my/projects/${projectId}/agents`)
+        .set(alice.auth)
+        .send({ name: 'Doomed', role: 'coder' })
+        .expect(201)
+    ).body.id as string;
+    const sid = await createSession(t.http, alice, projectId, { agent: 'Doomed' });
+    const { run } = await sendMessage(t.http, alice, projectId, sid, {
+      content: `do it\n${tool('write_file', { path: 'doomed.txt', content: 'd' })}`,
+    });
+    await waitForRun(t.http, alice, projectId, sid, run.id, ['awaiting_approval']);
+    const pending = (await t.http.get(url()).query({ session_id: sid }).set(alice.auth).expect(200))
+      .body.items[0] as ApprovalView;
+    await t.http
+      .delete(`/v1/my/projects/${projectId}/agents/${agentId}`)
+      .set(alice.auth)
+      .expect(204);
+    await waitFor(
+      "the deleted agent's approval cancelled",
+      async () =>
+        (await t.http.get(url(`/${pending.id}`)).set(alice.auth)).body.status === 'cancelled',
+      15_000,
+    );
+    expect(existsSync(join(root(), 'doomed.txt'))).toBe(false);
+  });
+
   it("is a 404 on every route for another user's approval, and lists the audit trail", async () => {
     const { approval } = await parkOn(tool('write_file', { path: 'mine.txt', content: 'm' }));
     const bobProject = await createProject(t.http, bob, 'bob');
