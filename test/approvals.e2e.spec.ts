@@ -130,6 +130,26 @@ describe('approvals (e2e)', () => {
     expectProblem(again, 409, 'APPROVAL_NOT_PENDING');
   });
 
+  it('hands a decision that came before its run finished parking over once it has parked', async () => {
+    const { sid, runId, approval } = await parkOn(
+      tool('write_file', { path: 'early.txt', content: 'early' }),
+    );
+    // As if the worker were still settling the park when the user decided.
+    await sql(`update runs set status = 'running' where id = ?`, [runId]);
+    await decide(approval.id, 'approve', { args_digest: approval.args_digest }).expect(200);
+    const [held] = await sql<{ resumed_at: Date | null }[]>(
+      'select resumed_at from approvals where id = ?',
+      [approval.id],
+    );
+    expect(held.resumed_at).toBeNull();
+    await sql(`update runs set status = 'awaiting_approval' where id = ?`, [runId]);
+    // The sweeper hands it over (the run.parked event does it when the park really commits).
+    expect((await waitForRun(t.http, alice, projectId, sid, runId, undefined, 15_000)).status).toBe(
+      'completed',
+    );
+    expect(await readFile(join(root(), 'early.txt'), 'utf8')).toBe('early');
+  });
+
   it('tells the model about a rejection (with the reason) and the run goes on', async () => {
     const { sid, runId, approval } = await parkOn(
       tool('write_file', { path: 'rejected.txt', content: 'no' }),

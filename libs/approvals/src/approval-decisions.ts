@@ -6,7 +6,7 @@ import type { Counter, Histogram } from 'prom-client';
 import { ResourceNotFoundError, ThrottledLog } from '@codelab/platform';
 import { GetOwnedAgentQuery } from '@codelab/agents';
 import { GetOwnedProjectQuery, settingsOf } from '@codelab/projects';
-import { argsDigest, ResumeRunCommand, StepStatus } from '@codelab/runs';
+import { argsDigest, ResumeRunCommand, RunStatus, StepStatus } from '@codelab/runs';
 import { SessionEvent } from '@codelab/streaming';
 import { decideToolCall, ToolRegistry } from '@codelab/tools';
 import {
@@ -145,7 +145,7 @@ export class ApprovalDecisions {
     const refusal = REFUSALS[approval.status as ApprovalStatus];
     if (approval.status === ApprovalStatus.Approved || refusal) {
       const error = refusal ? { code: refusal.code, message: refusal.message(approval) } : null;
-      await this.commands.execute(
+      const run = await this.commands.execute(
         new ResumeRunCommand(
           approval.runId,
           error
@@ -161,11 +161,26 @@ export class ApprovalDecisions {
           `approval ${approval.status}`,
         ),
       );
+      // Decided before its run finished parking (the worker is still settling the step): not
+      // handed over yet. The run.parked handler (or the sweeper) resumes it once parked.
+      if (run?.status === RunStatus.Running) return;
     }
     await this.em
       .fork()
       .getConnection()
       .execute('update approvals set resumed_at = now() where id = ?', [approval.id]);
+  }
+
+  /** A run just parked: hand over any decision on it that came before it finished parking. */
+  async resumeDecidedOf(runId: string): Promise<void> {
+    const rows = await this.em
+      .fork()
+      .getConnection()
+      .execute<Record<string, unknown>[]>(
+        `select * from approvals where run_id = ? and status <> 'pending' and resumed_at is null`,
+        [runId],
+      );
+    for (const row of rows) await this.resume(this.em.fork().map(Approval, row));
   }
 
   private async afterDecision(approval: Approval): Promise<void> {

@@ -8,7 +8,7 @@ import { ToolsModule } from '@codelab/tools';
 import { ApprovalDecisions } from './approval-decisions';
 import { ApprovalRequests } from './approval-requests';
 import { approvalMetricProviders } from './approvals.metrics';
-import { approvalOrphanHandlers } from './events/approval-orphans.handlers';
+import { approvalRunHandlers } from './events/approval-run.handlers';
 import { ApprovalDeadlines } from './jobs/approval-deadlines';
 import {
   GetOwnedApprovalHandler,
@@ -34,9 +34,11 @@ export class ApprovalsModule implements OnModuleInit {
   constructor(
     private readonly domainEvents: DomainEvents,
     private readonly events: EventBus,
+    private readonly decisions: ApprovalDecisions,
   ) {}
 
   onModuleInit(): void {
-    for (const handler of approvalOrphanHandlers(this.events)) this.domainEvents.register(handler);
+    for (const handler of approvalRunHandlers(this.events, this.decisions))
+      this.domainEvents.register(handler);
   }
 }

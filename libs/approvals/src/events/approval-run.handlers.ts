@@ -4,17 +4,33 @@ import type { DomainEvent, DomainEventHandler } from '@codelab/platform';
 import { PROJECT_DELETED, type ProjectDeletedPayload } from '@codelab/projects';
 import { SessionEvent } from '@codelab/streaming';
 import { toApprovalDto } from '../dto/approval.dto';
+import type { ApprovalDecisions } from '../approval-decisions';
 import { Approval } from '../entities/approval.entity';
 
 const FINAL = ['completed', 'failed', 'cancelled', 'expired'];
 
 /**
- * Orphans: a run that ends while its approval is pending (cancelled by the user, its agent
+ * Approvals follow their run. A decision that came while the run was still settling into
+ * awaiting_approval is handed over when it parks. Orphans: a run that ends while its approval is pending (cancelled by the user, its agent
  * deleted, its session archived, expired) takes the approval with it: `cancelled` by the system,
  * and a late decision is a 409. A deleted project's approvals go with it.
  */
-export function approvalOrphanHandlers(events: EventBus): DomainEventHandler[] {
+export function approvalRunHandlers(
+  events: EventBus,
+  decisions: ApprovalDecisions,
+): DomainEventHandler[] {
   return [
+    {
+      // A decision can land while its run is still settling into awaiting_approval; the park's
+      // event hands it over at once (the sweeper would, within 2 s).
+      name: 'approvals.resume-decided-on-park',
+      types: ['run.parked'],
+      accepts: (event) => event.payload.status === 'awaiting_approval',
+      async handle(event: DomainEvent) {
+        const runId = String(event.payload.run_id);
+        return () => decisions.resumeDecidedOf(runId);
+      },
+    },
     {
       name: 'approvals.cancel-with-run',
       types: ['run.finished'],
