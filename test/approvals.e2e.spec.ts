@@ -11,6 +11,7 @@ import {
 } from './support/test-app';
 import { createProject, createSession, sendMessage, waitForRun } from './support/sessions-helpers';
 import { waitFor } from './support/child-process';
+import { listenUrl, TestSseClient } from './support/sse-client';
 
 interface ApprovalView {
   id: string;
@@ -51,6 +52,7 @@ describe('approvals (e2e)', () => {
 
   beforeAll(async () => {
     t = await createTestApp({ env: { APP_ROLE: 'all', RUN_RELAY_INTERVAL_MS: '300' } });
+    await t.app.listen(0, '127.0.0.1');
     alice = await registerUser(t.http);
     bob = await registerUser(t.http);
     projectId = await createProject(t.http, alice, 'approvals');
@@ -128,6 +130,35 @@ describe('approvals (e2e)', () => {
     // A second decision is a conflict, with the current state.
     const again = await decide(approval.id, 'approve', { args_digest: approval.args_digest });
     expectProblem(again, 409, 'APPROVAL_NOT_PENDING');
+  });
+
+  it('streams approval_requested and approval_resolved, then the resumed run', async () => {
+    const { sid, runId, approval } = await parkOn(
+      tool('write_file', { path: 'streamed.txt', content: 's' }),
+    );
+    const sse = await new TestSseClient(
+      `${listenUrl(t.app.getHttpServer())}/v1/my/projects/${projectId}/sessions/${sid}/events?from=start`,
+      alice.auth,
+    ).open();
+    try {
+      const requested = await sse.waitForEvent('approval_requested');
+      expect(requested.json.payload).toMatchObject({
+        approval: { id: approval.id, args_digest: approval.args_digest, status: 'pending' },
+      });
+      await decide(approval.id, 'approve', { args_digest: approval.args_digest }).expect(200);
+      await sse.waitForEvent('run_completed');
+      const after = sse.events.slice(sse.events.findIndex((e) => e.event === 'approval_requested'));
+      const types = after.map((e) => e.event);
+      expect(types.indexOf('approval_resolved')).toBeGreaterThan(0);
+      expect(types.lastIndexOf('run_started')).toBeGreaterThan(types.indexOf('approval_resolved'));
+      const resolved = after.find((e) => e.event === 'approval_resolved')!;
+      expect(resolved.json.payload).toMatchObject({
+        approval: { id: approval.id, status: 'approved', decided_by: 'user' },
+      });
+      expect(resolved.json.run_id).toBe(runId);
+    } finally {
+      sse.close();
+    }
   });
 
   it('hands a decision that came before its run finished parking over once it has parked', async () => {
