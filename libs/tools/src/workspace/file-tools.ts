@@ -114,7 +114,23 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
     return isDeniedToAgents(path, context.deniedPaths) ? denied(path) : path;
   };
 
-  const writeFile: Tool = {
+  /**
+   * A change-making tool: its plan (expected failures as tool errors), its crash check from the
+   * plan, and execute = plan then apply (see ToolPlan).
+   */
+  const changeTool = (
+    tool: Pick<Tool, 'name' | 'description' | 'parameters' | 'targets'> & {
+      plan(args: Record<string, unknown>, context: ToolContext): Promise<ToolPlan | ToolResult>;
+    },
+  ): Tool => ({
+    ...tool,
+    effect: 'write',
+    plan: (args, context) => guarded(() => tool.plan(args, context)),
+    check: (intent, context) => checkPlan(files, intent, context),
+    execute: (args, context) => guarded(() => tool.plan(args, context)).then(runPlan),
+  });
+
+  const writeFile = changeTool({
     name: 'write_file',
     description:
       'Create or replace a whole text file in the workspace (parent directories are created). Pass expected_sha256 to fail instead of overwriting a file that changed.',
@@ -124,32 +140,26 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['path', 'content'],
       additionalProperties: false,
     },
-    effect: 'write',
     targets: target('path'),
-    plan: (args, context) =>
-      guarded(async () => {
-        const path = await allowed(context, args.path);
-        if (isResult(path)) return path;
-        const before = await files.versionOf(context.projectId, path);
-        const expected = args.expected_sha256 as string | undefined;
-        if (expected !== undefined && expected !== before)
-          throw new WorkspacePreconditionFailedError(path, expected, before);
-        const content = Buffer.from(String(args.content), 'utf8');
-        const after = sha256(content);
-        return planned(
-          [{ path, before, after }],
-          { path, sha256: after, bytes: content.length, created: before === null },
-          () => files.write(context.projectId, path, content, before, { resolved: true }),
-          context,
-        );
-      }),
-    check: (intent, context) => checkPlan(files, intent, context),
-    execute(args, context) {
-      return this.plan!(args, context).then(runPlan);
+    plan: async (args, context) => {
+      const path = await allowed(context, args.path);
+      if (isResult(path)) return path;
+      const before = await files.versionOf(context.projectId, path);
+      const expected = args.expected_sha256 as string | undefined;
+      if (expected !== undefined && expected !== before)
+        throw new WorkspacePreconditionFailedError(path, expected, before);
+      const content = Buffer.from(String(args.content), 'utf8');
+      const after = sha256(content);
+      return planned(
+        [{ path, before, after }],
+        { path, sha256: after, bytes: content.length, created: before === null },
+        () => files.write(context.projectId, path, content, before, { resolved: true }),
+        context,
+      );
     },
-  };
+  });
 
-  const editFile: Tool = {
+  const editFile = changeTool({
     name: 'edit_file',
     description:
       'Edit a text file by exact search/replace blocks, applied in order. Each search text must occur exactly once in the file at that point; otherwise nothing is changed and the error names the block.',
@@ -173,50 +183,44 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['path', 'edits'],
       additionalProperties: false,
     },
-    effect: 'write',
     targets: target('path'),
-    plan: (args, context) =>
-      guarded(async () => {
-        const path = await allowed(context, args.path);
-        if (isResult(path)) return path;
-        const file = await files.read(context.projectId, path);
-        const expected = args.expected_sha256 as string | undefined;
-        if (expected !== undefined && expected !== file.sha256)
-          throw new WorkspacePreconditionFailedError(path, expected, file.sha256);
-        let text = file.content.toString('utf8');
-        const edits = args.edits as { search: string; replace: string }[];
-        for (const [i, edit] of edits.entries()) {
-          const first = text.indexOf(edit.search);
-          const count =
-            first < 0
-              ? 0
-              : first === text.lastIndexOf(edit.search)
-                ? 1
-                : text.split(edit.search).length - 1;
-          if (count !== 1)
-            return {
-              kind: 'error',
-              code: 'EDIT_NOT_APPLIED',
-              message: `Edit ${i + 1} of ${edits.length}: its search text ${count === 0 ? 'was not found' : `occurs ${count} times`} in "${path}"${count > 1 ? '; include more context to make it unique' : ''}. Nothing was changed.`,
-            } satisfies ToolResult;
-          text = text.slice(0, first) + edit.replace + text.slice(first + edit.search.length);
-        }
-        const content = Buffer.from(text, 'utf8');
-        const after = sha256(content);
-        return planned(
-          [{ path, before: file.sha256, after }],
-          { path, sha256: after, bytes: content.length, edits_applied: edits.length },
-          () => files.write(context.projectId, path, content, file.sha256, { resolved: true }),
-          context,
-        );
-      }),
-    check: (intent, context) => checkPlan(files, intent, context),
-    execute(args, context) {
-      return this.plan!(args, context).then(runPlan);
+    plan: async (args, context) => {
+      const path = await allowed(context, args.path);
+      if (isResult(path)) return path;
+      const file = await files.read(context.projectId, path);
+      const expected = args.expected_sha256 as string | undefined;
+      if (expected !== undefined && expected !== file.sha256)
+        throw new WorkspacePreconditionFailedError(path, expected, file.sha256);
+      let text = file.content.toString('utf8');
+      const edits = args.edits as { search: string; replace: string }[];
+      for (const [i, edit] of edits.entries()) {
+        const first = text.indexOf(edit.search);
+        const count =
+          first < 0
+            ? 0
+            : first === text.lastIndexOf(edit.search)
+              ? 1
+              : text.split(edit.search).length - 1;
+        if (count !== 1)
+          return {
+            kind: 'error',
+            code: 'EDIT_NOT_APPLIED',
+            message: `Edit ${i + 1} of ${edits.length}: its search text ${count === 0 ? 'was not found' : `occurs ${count} times`} in "${path}"${count > 1 ? '; include more context to make it unique' : ''}. Nothing was changed.`,
+          } satisfies ToolResult;
+        text = text.slice(0, first) + edit.replace + text.slice(first + edit.search.length);
+      }
+      const content = Buffer.from(text, 'utf8');
+      const after = sha256(content);
+      return planned(
+        [{ path, before: file.sha256, after }],
+        { path, sha256: after, bytes: content.length, edits_applied: edits.length },
+        () => files.write(context.projectId, path, content, file.sha256, { resolved: true }),
+        context,
+      );
     },
-  };
+  });
 
-  const deleteFile: Tool = {
+  const deleteFile = changeTool({
     name: 'delete_file',
     description: 'Delete a file from the workspace.',
     parameters: {
@@ -225,30 +229,24 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['path'],
       additionalProperties: false,
     },
-    effect: 'write',
     targets: target('path', false),
-    plan: (args, context) =>
-      guarded(async () => {
-        const path = await allowed(context, args.path, 'path', false);
-        if (isResult(path)) return path;
-        const before = await files.versionOf(context.projectId, path);
-        const expected = args.expected_sha256 as string | undefined;
-        if (before === null || (expected !== undefined && expected !== before))
-          throw new WorkspacePreconditionFailedError(path, expected ?? 'any', before);
-        return planned(
-          [{ path, before, after: null }],
-          { path, deleted: true },
-          () => files.remove(context.projectId, path, { expected: before, resolved: true }),
-          context,
-        );
-      }),
-    check: (intent, context) => checkPlan(files, intent, context),
-    execute(args, context) {
-      return this.plan!(args, context).then(runPlan);
+    plan: async (args, context) => {
+      const path = await allowed(context, args.path, 'path', false);
+      if (isResult(path)) return path;
+      const before = await files.versionOf(context.projectId, path);
+      const expected = args.expected_sha256 as string | undefined;
+      if (before === null || (expected !== undefined && expected !== before))
+        throw new WorkspacePreconditionFailedError(path, expected ?? 'any', before);
+      return planned(
+        [{ path, before, after: null }],
+        { path, deleted: true },
+        () => files.remove(context.projectId, path, { expected: before, resolved: true }),
+        context,
+      );
     },
-  };
+  });
 
-  const moveFile: Tool = {
+  const moveFile = changeTool({
     name: 'move_file',
     description: 'Move or rename a file; the destination must not exist.',
     parameters: {
@@ -257,37 +255,31 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       required: ['from', 'to'],
       additionalProperties: false,
     },
-    effect: 'write',
     targets: (args, context) =>
       guarded(async () => [
         await resolve(context, args.from, 'from', false),
         await resolve(context, args.to, 'to', false),
       ]),
-    plan: (args, context) =>
-      guarded(async () => {
-        const from = await allowed(context, args.from, 'from', false);
-        if (isResult(from)) return from;
-        const to = await allowed(context, args.to, 'to', false);
-        if (isResult(to)) return to;
-        const version = await files.versionOf(context.projectId, from);
-        if (version === null) throw new WorkspacePreconditionFailedError(from, 'any', null);
-        const existing = await files.versionOf(context.projectId, to).catch(() => 'other');
-        if (existing !== null) throw new WorkspacePreconditionFailedError(to, null, existing);
-        return planned(
-          [
-            { path: from, before: version, after: null },
-            { path: to, before: null, after: version },
-          ],
-          { from, to },
-          () => files.move(context.projectId, from, to, { resolved: true }),
-          context,
-        );
-      }),
-    check: (intent, context) => checkPlan(files, intent, context),
-    execute(args, context) {
-      return this.plan!(args, context).then(runPlan);
+    plan: async (args, context) => {
+      const from = await allowed(context, args.from, 'from', false);
+      if (isResult(from)) return from;
+      const to = await allowed(context, args.to, 'to', false);
+      if (isResult(to)) return to;
+      const version = await files.versionOf(context.projectId, from);
+      if (version === null) throw new WorkspacePreconditionFailedError(from, 'any', null);
+      const existing = await files.versionOf(context.projectId, to).catch(() => 'other');
+      if (existing !== null) throw new WorkspacePreconditionFailedError(to, null, existing);
+      return planned(
+        [
+          { path: from, before: version, after: null },
+          { path: to, before: null, after: version },
+        ],
+        { from, to },
+        () => files.move(context.projectId, from, to, { resolved: true }),
+        context,
+      );
     },
-  };
+  });
 
   const readFile: Tool = {
     name: 'read_file',
