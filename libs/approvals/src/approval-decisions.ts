@@ -78,19 +78,22 @@ export class ApprovalDecisions {
   async decide(decision: Decision): Promise<Approval | null> {
     const outcome = await this.em.fork().transactional(async (tx) => {
       const scope = decision.owner;
-      const [row] = await tx
-        .getConnection()
-        .execute<Record<string, unknown>[]>(
-          `select * from approvals where id = ?${scope ? ' and project_id = ? and owner_id = ?' : ''} for update`,
-          [decision.approvalId, ...(scope ? [scope.projectId, scope.ownerId] : [])],
-          'all',
-          tx.getTransactionContext(),
-        );
+      const [row] = await tx.getConnection().execute<Record<string, unknown>[]>(
+        `select *, deadline_at <= now() as due from approvals
+           where id = ?${scope ? ' and project_id = ? and owner_id = ?' : ''} for update`,
+        [decision.approvalId, ...(scope ? [scope.projectId, scope.ownerId] : [])],
+        'all',
+        tx.getTransactionContext(),
+      );
       if (!row) {
         if (scope) throw new ResourceNotFoundError('Approval');
         return null;
       }
-      const approval = tx.map(Approval, row);
+      const { due, ...columns } = row;
+      const approval = tx.map(Approval, columns);
+      // A deadline is PostgreSQL's clock, not the worker's: an early timer changes nothing.
+      if (decision.action === 'expire' && approval.status === ApprovalStatus.Pending && !due)
+        return { approval, changed: false };
       if (approval.status !== ApprovalStatus.Pending) {
         // A retried decision (same Idempotency-Key) answers as the first did; a late timer or
         // cancellation changes nothing.

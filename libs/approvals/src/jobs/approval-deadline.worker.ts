@@ -18,6 +18,7 @@ import { APPROVAL_DEADLINES_QUEUE } from './approval-deadlines';
 /** How often the sweeper looks for missed deadlines and decisions not yet handed to their run. */
 export const APPROVAL_SWEEP_MS = 2_000;
 const BATCH = 100;
+const SWEEP_CONCURRENCY = 8;
 
 /**
  * Applies deadlines (worker processes): each approval's delayed job, and a sweeper every 2 s for
@@ -79,8 +80,16 @@ export class ApprovalDeadlineWorker implements OnApplicationBootstrap, BeforeApp
         `select id from approvals where status = 'pending' and deadline_at <= now()
          order by deadline_at limit ${BATCH}`,
       );
-      for (const { id } of due)
-        await this.decisions.decide({ approvalId: id, action: 'expire', actor: 'timeout' });
+      // A few at a time: many deadlines falling due at once (their jobs lost) still apply
+      // within seconds.
+      for (let i = 0; i < due.length; i += SWEEP_CONCURRENCY)
+        await Promise.all(
+          due
+            .slice(i, i + SWEEP_CONCURRENCY)
+            .map(({ id }) =>
+              this.decisions.decide({ approvalId: id, action: 'expire', actor: 'timeout' }),
+            ),
+        );
       const unresumed = await conn.execute<Record<string, unknown>[]>(
         `select * from approvals where status <> 'pending' and resumed_at is null
            and decided_at < now() - interval '2 seconds' order by decided_at limit ${BATCH}`,
