@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MikroORM } from '@mikro-orm/postgresql';
+import { CommandBus } from '@nestjs/cqrs';
+import { ResumeRunCommand } from '@codelab/runs';
 import {
   createTestApp,
   expectProblem,
@@ -179,6 +181,37 @@ describe('approvals (e2e)', () => {
       'completed',
     );
     expect(await readFile(join(root(), 'early.txt'), 'utf8')).toBe('early');
+  });
+
+  it('tells the model about a rejection however the run comes back (a stale resume)', async () => {
+    const { sid, runId, approval } = await parkOn(
+      tool('write_file', { path: 'stale.txt', content: 'no' }),
+    );
+    // Decided, and marked handed over, but the run was never resumed with the resolution...
+    await sql(
+      `update approvals set status = 'rejected', decided_by = 'user', decided_at = now(),
+         resumed_at = now(), decision_reason = 'stale' where id = ?`,
+      [approval.id],
+    );
+    // ...then something else resumes it (e.g. a repeated resume of an earlier decision).
+    await t.app.get(CommandBus).execute(new ResumeRunCommand(runId, [], 'test'));
+    expect((await waitForRun(t.http, alice, projectId, sid, runId)).status).toBe('completed');
+    expect((await stepsOf(sid, runId))[1]).toMatchObject({
+      status: 'failed',
+      error: { code: 'REJECTED_BY_USER' },
+    });
+    expect(existsSync(join(root(), 'stale.txt'))).toBe(false);
+  });
+
+  it('refuses text PostgreSQL cannot store with 400, never a 5xx', async () => {
+    const { approval } = await parkOn(tool('write_file', { path: 'nul.txt', content: 'n' }));
+    for (const body of [
+      { args_digest: approval.args_digest, reason: 'a\u0000b' },
+      { args_digest: approval.args_digest, edited_args: { path: 'nul.txt', content: 'x\u0000' } },
+      { args_digest: approval.args_digest, edited_args: { path: 'nul.txt', content: '\ud800' } },
+    ])
+      expectProblem(await decide(approval.id, 'approve', body), 400, 'VALIDATION_FAILED');
+    expect((await t.http.get(url(`/${approval.id}`)).set(alice.auth)).body.status).toBe('pending');
   });
 
   it('tells the model about a rejection (with the reason) and the run goes on', async () => {

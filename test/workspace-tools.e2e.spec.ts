@@ -261,6 +261,7 @@ describe('workspace tools (e2e)', () => {
         [tool('edit_file', { path: 'twice.txt', edits: [{ search: 'a', replace: 'b' }] })],
         [tool('read_file', { path: 'missing.txt' })],
         [tool('search_files', { pattern: '(a+)+$' })],
+        [tool('search_files', { pattern: 'a\u0000b' })],
       ),
     );
     expect(run.status).toBe('completed');
@@ -272,6 +273,7 @@ describe('workspace tools (e2e)', () => {
       ['edit_file', 'failed', 'EDIT_NOT_APPLIED'],
       ['read_file', 'failed', 'FILE_NOT_FOUND'],
       ['search_files', 'succeeded', null],
+      ['search_files', 'failed', 'INVALID_ARGUMENTS'],
     ]);
     expect(tools[4].error?.message).toMatch(/Edit 1 of 1: its search text occurs 2 times/);
     expect(await readFile(join(root(), 'twice.txt'), 'utf8')).toBe('a a\n');

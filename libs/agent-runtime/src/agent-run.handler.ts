@@ -16,6 +16,8 @@ import {
   crashPoint,
   ResourceNotFoundError,
   ThrottledLog,
+  toStorable,
+  unstorableAt,
 } from '@codelab/platform';
 import { type Agent, GetOwnedAgentQuery } from '@codelab/agents';
 import { GetOwnedProjectQuery, type ProjectSettings, settingsOf } from '@codelab/projects';
@@ -26,6 +28,7 @@ import {
   APPROVALS_REQUESTED,
   ApprovalStatus,
   GetStepApprovalQuery,
+  refusalOf,
   toApprovalDto,
 } from '@codelab/approvals';
 import { ChatModelFactory, LlmError, ModelCaller } from '@codelab/llm';
@@ -310,19 +313,31 @@ export class AgentRunHandler implements RunHandler {
       tokens.flush();
     }
     const toolCalls: ToolCallRecord[] = [
-      ...(result.message.tool_calls ?? []).map((c) => ({
-        id: c.id,
-        name: c.name,
-        args: c.args ?? {},
-      })),
+      ...(result.message.tool_calls ?? []).map((c) =>
+        // Text PostgreSQL cannot store (NUL, lone surrogates) makes the call invalid, not the run.
+        unstorableAt(c.args ?? {}) === null
+          ? { id: c.id, name: c.name, args: c.args ?? {} }
+          : {
+              id: c.id,
+              name: c.name,
+              args: {},
+              invalid: 'The arguments contain NUL characters or unpaired surrogates',
+            },
+      ),
       // Arguments that did not parse as JSON: still calls the model made, answered with an error.
       ...(result.message.invalid_tool_calls ?? []).map((c) => ({
         id: c.id,
         name: c.name ?? 'unknown',
         args: {},
-        invalid: `The arguments are not a valid JSON object${c.error ? ` (${c.error})` : ''}: ${String(c.args ?? '').slice(0, 200)}`,
+        invalid: toStorable(
+          `The arguments are not a valid JSON object${c.error ? ` (${c.error})` : ''}: ${String(c.args ?? '').slice(0, 200)}`,
+        ),
       })),
-    ].map((c, i) => ({ ...c, id: c.id ?? `call_${run.id.slice(0, 8)}_${seq}_${i}` }));
+    ].map((c, i) => ({
+      ...c,
+      id: c.id ?? `call_${run.id.slice(0, 8)}_${seq}_${i}`,
+      name: toStorable(c.name),
+    }));
     const usage = result.message.usage_metadata
       ? {
           input_tokens: result.message.usage_metadata.input_tokens,
@@ -333,7 +348,7 @@ export class AgentRunHandler implements RunHandler {
       const appended = await this.messages.append(tx, {
         sessionId: run.sessionId,
         role: MessageRole.Assistant,
-        content: textOf(result.message),
+        content: toStorable(textOf(result.message)),
         agentId: agent.id,
         agentName: agent.name,
         runId: run.id,
@@ -467,7 +482,17 @@ export class AgentRunHandler implements RunHandler {
     const park =
       step.result?.park === 'awaiting_children' ? 'awaiting_children' : 'awaiting_approval';
     const reason = String(step.result?.reason ?? 'waiting for a tool call to be resolved');
-    if (park === 'awaiting_approval') return { kind: 'parked', status: park, reason };
+    if (park === 'awaiting_approval') {
+      // Decided against while parked: the model is told, whichever way the run got here.
+      const approval = await this.queries.execute(new GetStepApprovalQuery(ctx.run.id, seq));
+      const refusal = approval ? refusalOf(approval) : null;
+      if (!refusal) return { kind: 'parked', status: park, reason };
+      await this.recordResult(ctx, agent, seq, call, StepStatus.Failed, {
+        error: refusal.code,
+        message: refusal.message,
+      });
+      return null;
+    }
     const children = await this.queries.execute(new ListChildRunsQuery(ctx.run.id));
     if (children.some((c) => !FINAL_RUN_STATUSES.includes(c.status)))
       return { kind: 'parked', status: park, reason };
@@ -507,6 +532,9 @@ export class AgentRunHandler implements RunHandler {
       step?.status === StepStatus.Started && step.args
         ? { ...modelCall, args: step.args }
         : modelCall;
+    // Taken over after a crash while running on its approval: it still runs on that approval.
+    if (step?.status === StepStatus.Started && approvedDigest === undefined)
+      approvedDigest = await this.approvedDigestOf(ctx.run.id, seq, call.args);
     const tool = box.tools.find((t) => t.name === call.name);
     const effect = effectOf(call.name, tool);
     const done = async () => null;
@@ -541,7 +569,11 @@ export class AgentRunHandler implements RunHandler {
       effect !== StepEffect.None
     ) {
       const intent = (step.result as { intent?: Record<string, unknown> } | null)?.intent;
-      const recovered = intent && tool?.check ? await tool.check(intent, toolContext) : undefined;
+      // A check that cannot tell (the workspace unreadable) is an unknown outcome, not a crash.
+      const recovered =
+        intent && tool?.check
+          ? await tool.check(intent, toolContext).catch(() => ({ state: 'diverged' as const }))
+          : undefined;
       // Planned, and the workspace shows it done: report it as it would have been reported.
       if (recovered?.state === 'applied')
         return async () => {
@@ -589,7 +621,9 @@ export class AgentRunHandler implements RunHandler {
     const invalid = this.tools.validate(tool, call.args);
     if (invalid) return refuse('INVALID_ARGUMENTS', invalid);
     // The policy decides on the paths as the workspace resolves them, not as the model wrote them.
-    const targets = tool.targets ? await tool.targets(call.args, toolContext) : undefined;
+    const targets = tool.targets
+      ? await this.guardTool(ctx, () => tool.targets!(call.args, toolContext))
+      : undefined;
     if (targets && !Array.isArray(targets))
       return targets.kind === 'error'
         ? refuse(targets.code, targets.message)
@@ -606,16 +640,18 @@ export class AgentRunHandler implements RunHandler {
     if (approvedDigest !== undefined && argsDigest(call.args) !== approvedDigest)
       return refuse('APPROVAL_DIGEST_MISMATCH', 'The arguments differ from the approved ones');
 
+    // The call acts on the paths the policy decided on.
+    const acting: ToolContext = targets ? { ...toolContext, resolvedPaths: targets } : toolContext;
     // A change-making tool plans first: the plan goes into the journal with the step's start.
     const plan = tool.plan
-      ? await this.guardTool(ctx, () => tool.plan!(call.args, toolContext))
+      ? await this.guardTool(ctx, () => tool.plan!(call.args, acting))
       : undefined;
     if (plan && 'kind' in plan) {
       if (plan.kind === 'error') return refuse(plan.code, plan.message);
       return refuse('TOOL_ERROR', 'The tool could not plan this call');
     }
     const { fresh } =
-      approvedDigest !== undefined
+      step?.status === StepStatus.Awaiting
         ? await journal.resumeAwaiting({ ...start, args: call.args, intent: plan?.intent })
         : await journal.start({ ...start, intent: plan?.intent });
     // Already ended by another execution of this run: nothing to run; the journal is re-read.
@@ -623,7 +659,7 @@ export class AgentRunHandler implements RunHandler {
     crashPoint('agent:tool-started');
     const started = Date.now();
     const result = await this.guardTool(ctx, () =>
-      plan ? plan.apply() : tool.execute(call.args, toolContext),
+      plan ? plan.apply() : tool.execute(call.args, acting),
     );
     this.toolDuration.observe({ tool: call.name }, (Date.now() - started) / 1000);
     crashPoint('agent:tool-executed');
@@ -709,6 +745,19 @@ export class AgentRunHandler implements RunHandler {
     };
   }
 
+  /** The approved digest of a started step's arguments, if it started on an approval. */
+  private async approvedDigestOf(
+    runId: string,
+    seq: number,
+    args: Record<string, unknown>,
+  ): Promise<string | undefined> {
+    const approval = await this.queries.execute(new GetStepApprovalQuery(runId, seq));
+    if (approval?.status !== ApprovalStatus.Approved) return undefined;
+    const digest = approval.editedDigest ?? approval.argsDigest;
+    // Only the arguments it was approved with; anything else is checked (and refused) as usual.
+    return argsDigest(args) === digest ? digest : undefined;
+  }
+
   /** The agent's tools in this project: what is registered, and the project's limits. */
   private toolBox(agent: Agent, settings: ProjectSettings): ToolBox {
     const denied = settings.agent_denied_paths;
@@ -765,6 +814,8 @@ export class AgentRunHandler implements RunHandler {
     start?: StepStart | 'link',
   ): Promise<void> {
     const { run, journal } = ctx;
+    // A command's output may hold NUL bytes: stored (and shown) repaired, never a failed run.
+    result = toStorable(result);
     // The model reads at most TOOL_OUTPUT_MAX_BYTES of it; the step keeps it whole.
     // Canonical (RFC 8785): a result recovered from the journal (jsonb reorders keys) reads the
     // same to the model as the original.

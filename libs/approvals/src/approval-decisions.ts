@@ -38,21 +38,29 @@ export interface Decision {
   idempotencyKey?: string;
 }
 
-/** What the model reads when a call does not run, by how it was decided. */
-const REFUSALS: Partial<
-  Record<ApprovalStatus, { code: string; message: (a: Approval) => string }>
-> = {
-  [ApprovalStatus.Rejected]: {
-    code: 'REJECTED_BY_USER',
-    message: (a) =>
-      `The user rejected this call${a.decisionReason ? `: ${a.decisionReason}` : ''}. It did not run.`,
-  },
-  [ApprovalStatus.Expired]: {
-    code: 'APPROVAL_EXPIRED',
-    message: () =>
-      'Nobody decided on this call before its deadline; by default it was not run. It did not run.',
-  },
-};
+/**
+ * What the model reads when a decided call does not run (rejected, expired, cancelled), or null
+ * when it runs (approved) or waits (pending).
+ */
+export function refusalOf(approval: Approval): { code: string; message: string } | null {
+  switch (approval.status) {
+    case ApprovalStatus.Rejected:
+      return {
+        code: 'REJECTED_BY_USER',
+        message: `The user rejected this call${approval.decisionReason ? `: ${approval.decisionReason}` : ''}. It did not run.`,
+      };
+    case ApprovalStatus.Expired:
+      return {
+        code: 'APPROVAL_EXPIRED',
+        message:
+          'Nobody decided on this call before its deadline; by default it was not run. It did not run.',
+      };
+    case ApprovalStatus.Cancelled:
+      return { code: 'APPROVAL_CANCELLED', message: 'The approval was cancelled. It did not run.' };
+    default:
+      return null;
+  }
+}
 
 /**
  * Decides approvals: the user (approve with optional edits, reject), the deadline (its default
@@ -145,9 +153,8 @@ export class ApprovalDecisions {
    * resume did not happen (a crash right after the commit).
    */
   async resume(approval: Approval): Promise<void> {
-    const refusal = REFUSALS[approval.status as ApprovalStatus];
-    if (approval.status === ApprovalStatus.Approved || refusal) {
-      const error = refusal ? { code: refusal.code, message: refusal.message(approval) } : null;
+    const error = approval.status === ApprovalStatus.Cancelled ? null : refusalOf(approval);
+    if (approval.status === ApprovalStatus.Approved || error) {
       const run = await this.commands.execute(
         new ResumeRunCommand(
           approval.runId,

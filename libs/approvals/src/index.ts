@@ -5,7 +5,7 @@ export {
   type ApprovalAction,
 } from './entities/approval.entity';
 export { ApprovalRequests, type ApprovalRequest } from './approval-requests';
-export { ApprovalDecisions } from './approval-decisions';
+export { ApprovalDecisions, refusalOf } from './approval-decisions';
 export { ApprovalDeadlines } from './jobs/approval-deadlines';
 export { ApprovalDeadlineWorker } from './jobs/approval-deadline.worker';
 export { GetStepApprovalQuery } from './queries/approval.queries';

@@ -31,3 +31,4 @@ export * from './events/domain-events';
 export { DomainEventRecord, DomainEventHandling } from './events/domain-event.entity';
 export { DomainEventsWorkerModule } from './events/domain-events.module';
 export * from './testing/crash-points';
+export * from './database/storable-text';

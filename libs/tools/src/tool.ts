@@ -14,6 +14,8 @@ export interface ToolContext {
   /** The journal step of this call. */
   stepSeq: number;
   signal: AbortSignal;
+  /** The paths the policy decided on (what `targets` resolved), when the tool has targets. */
+  resolvedPaths?: readonly string[];
   /** The project's own globs agents may not touch (beyond .git and .env*, always denied). */
   deniedPaths: readonly string[];
   /** Sends an event to the session's stream. */

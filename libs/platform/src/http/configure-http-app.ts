@@ -9,6 +9,7 @@ import { type AppConfig } from '../config/app-config';
 import { ProblemDto } from '../errors/problem-details';
 import { sendProblem, toProblemResponse } from '../errors/problem-response';
 import { RequestValidationError } from '../errors/request-validation.error';
+import { unstorableAt } from '../database/storable-text';
 import { HTTP_REQUEST_DURATION } from '../observability/metrics/metric-names';
 import { httpMetricsMiddleware } from '../observability/metrics/http-metrics.middleware';
 import { type RequestWithId, requestIdMiddleware } from './request-id.middleware';
@@ -55,6 +56,24 @@ export function configureHttpApp(
   app.use((error: unknown, req: RequestWithId, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
     sendProblem(res, toProblemResponse(error, req.originalUrl.split('?')[0], req.id ?? ''));
+  });
+  // Text PostgreSQL cannot store (NUL, lone surrogates) is bad input: a 400 naming the field,
+  // before it can reach a statement (where it would be a 5xx). Raw file bodies are bytes: exempt.
+  app.use((req: RequestWithId, res: Response, next: NextFunction) => {
+    const at =
+      (Buffer.isBuffer(req.body) ? null : unstorableAt(req.body, 'body')) ??
+      unstorableAt(req.query, 'query');
+    if (!at) return next();
+    sendProblem(
+      res,
+      toProblemResponse(
+        new RequestValidationError([
+          { field: at, messages: ['must not contain NUL characters or unpaired surrogates'] },
+        ]),
+        req.originalUrl.split('?')[0],
+        req.id ?? '',
+      ),
+    );
   });
 
   app.useGlobalPipes(

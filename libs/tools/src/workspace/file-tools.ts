@@ -109,8 +109,19 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       return guarded(async () => [await resolve(context, args[field] ?? '.', field, followLast)]);
     };
   /** Resolves and refuses denied paths: what each tool starts with. */
-  const allowed = async (context: ToolContext, raw: unknown, field = 'path', followLast = true) => {
-    const path = await resolve(context, raw, field, followLast);
+  /**
+   * The path a call acts on: the one the policy decided on (`context.resolvedPaths`, in the order
+   * `targets` gave them), so a symlink swapped in between cannot redirect it; the
+   * descriptor-relative walks then refuse any symlink on the way. Denied paths are refused.
+   */
+  const allowed = async (
+    context: ToolContext,
+    raw: unknown,
+    field = 'path',
+    followLast = true,
+    index = 0,
+  ) => {
+    const path = context.resolvedPaths?.[index] ?? (await resolve(context, raw, field, followLast));
     return isDeniedToAgents(path, context.deniedPaths) ? denied(path) : path;
   };
 
@@ -263,7 +274,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
     plan: async (args, context) => {
       const from = await allowed(context, args.from, 'from', false);
       if (isResult(from)) return from;
-      const to = await allowed(context, args.to, 'to', false);
+      const to = await allowed(context, args.to, 'to', false, 1);
       if (isResult(to)) return to;
       const version = await files.versionOf(context.projectId, from);
       if (version === null) throw new WorkspacePreconditionFailedError(from, 'any', null);
