@@ -2,6 +2,7 @@
  * PostgreSQL text cannot hold NUL, and jsonb refuses lone UTF-16 surrogates (and NUL escapes):
  * such input must be refused (4xx) or repaired before it reaches a statement, never a 5xx.
  */
+// eslint-disable-next-line no-control-regex -- NUL is exactly what is looked for
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const UNSTORABLE_ALL = new RegExp(UNSTORABLE.source, 'g');
 
