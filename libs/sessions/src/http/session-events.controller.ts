@@ -145,14 +145,22 @@ export class SessionEventsController {
       client.close();
     };
     req.on('close', closeClient);
-    client.start(this.config.streaming.retryMs);
+    // Subscribed before the first byte: an event appended once the client sees the stream open
+    // (a message it posts right away) is delivered, never lost between the two. A failure here is
+    // still a problem+json answer.
     try {
       await this.hub.subscribe(client);
-      // The client may have gone while we subscribed: its close handler already ran.
-      if (client.closed) {
-        this.hub.unsubscribe(client);
-        return;
-      }
+    } catch (error) {
+      this.hub.unsubscribe(client);
+      throw error;
+    }
+    // The client may have gone while we subscribed: its close handler already ran.
+    if (client.closed) {
+      this.hub.unsubscribe(client);
+      return;
+    }
+    client.start(this.config.streaming.retryMs);
+    try {
       let replay: StreamEntry[] = [];
       if (lastEventId !== undefined) {
         if (await this.log.canResumeFrom(sessionId, lastEventId)) {
