@@ -260,6 +260,8 @@ describe('workspace tools (e2e)', () => {
         [tool('read_file', { path: 'link-out' })],
         [tool('edit_file', { path: 'twice.txt', edits: [{ search: 'a', replace: 'b' }] })],
         [tool('read_file', { path: 'missing.txt' })],
+        [tool('search_files', { pattern: 'a a', path: 'twice.txt' })],
+        [tool('search_files', { pattern: 'x', path: 'nowhere' })],
         [tool('search_files', { pattern: '(a+)+$' })],
         [tool('search_files', { pattern: 'a\u0000b' })],
       ),
@@ -273,9 +275,15 @@ describe('workspace tools (e2e)', () => {
       ['edit_file', 'failed', 'EDIT_NOT_APPLIED'],
       ['read_file', 'failed', 'FILE_NOT_FOUND'],
       ['search_files', 'succeeded', null],
+      ['search_files', 'failed', 'FILE_NOT_FOUND'],
+      ['search_files', 'succeeded', null],
       ['search_files', 'failed', 'INVALID_ARGUMENTS'],
     ]);
     expect(tools[4].error?.message).toMatch(/Edit 1 of 1: its search text occurs 2 times/);
+    // A file as the search path is searched alone.
+    expect(tools[6].result?.output).toMatchObject({
+      matches: [{ path: 'twice.txt', line: 1, text: 'a a' }],
+    });
     expect(await readFile(join(root(), 'twice.txt'), 'utf8')).toBe('a a\n');
     const toolMessages = messages.filter((m) => m.role === 'tool').map((m) => m.content);
     expect(toolMessages.join('\n')).not.toContain('outside secret');

@@ -3,6 +3,7 @@ import {
   isDeniedToAgents,
   sha256,
   type WorkspaceFiles,
+  WorkspaceEntryNotFoundError,
   WorkspacePreconditionFailedError,
 } from '@codelab/workspace';
 import type { PlanState, Tool, ToolContext, ToolPlan, ToolResult } from '../tool';
@@ -246,8 +247,9 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       if (isResult(path)) return path;
       const before = await files.versionOf(context.projectId, path);
       const expected = args.expected_sha256 as string | undefined;
-      if (before === null || (expected !== undefined && expected !== before))
-        throw new WorkspacePreconditionFailedError(path, expected ?? 'any', before);
+      if (before === null) throw new WorkspaceEntryNotFoundError(path);
+      if (expected !== undefined && expected !== before)
+        throw new WorkspacePreconditionFailedError(path, expected, before);
       return planned(
         [{ path, before, after: null }],
         { path, deleted: true },
@@ -277,7 +279,7 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       const to = await allowed(context, args.to, 'to', false, 1);
       if (isResult(to)) return to;
       const version = await files.versionOf(context.projectId, from);
-      if (version === null) throw new WorkspacePreconditionFailedError(from, 'any', null);
+      if (version === null) throw new WorkspaceEntryNotFoundError(from);
       const existing = await files.versionOf(context.projectId, to).catch(() => 'other');
       if (existing !== null) throw new WorkspacePreconditionFailedError(to, null, existing);
       return planned(
@@ -409,6 +411,8 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
         const path = await allowed(context, args.path ?? '.');
         if (isResult(path)) return path;
         const dir = await files.dir(context.projectId);
+        const start = await dir.stat(path);
+        if (!start) throw new WorkspaceEntryNotFoundError(path);
         return searchWorkspace({
           root: dir.root,
           start: path,

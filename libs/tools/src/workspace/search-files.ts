@@ -42,10 +42,20 @@ const stack = [start === '.' ? '' : start];
 while (stack.length && found < maxMatches) {
   const rel = stack.pop();
   let entries;
-  try { entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true }); } catch { continue; }
+  let base = rel;
+  try {
+    entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
+  } catch (error) {
+    // The start itself is a file: search it alone (as the one entry of its directory).
+    if (rel !== start || error.code !== 'ENOTDIR') continue;
+    const slash = rel.lastIndexOf('/');
+    base = slash < 0 ? '' : rel.slice(0, slash);
+    entries = fs.readdirSync(path.join(root, base), { withFileTypes: true })
+      .filter((e) => e.name === rel.slice(slash + 1));
+  }
   entries.sort((a, b) => (a.name < b.name ? 1 : -1));
   for (const entry of entries) {
-    const child = rel ? rel + '/' + entry.name : entry.name;
+    const child = base ? base + '/' + entry.name : entry.name;
     if (denied(entry.name, child)) continue;
     if (entry.isDirectory()) { stack.push(child); continue; }
     if (!entry.isFile() || (glob && !glob.test(child))) continue;
