@@ -61,7 +61,11 @@ describe('workspace tools over the OpenAI-compatible client (e2e, stub server)',
       },
       {
         kind: 'tool_calls',
-        calls: [{ name: 'write_file', arguments: '{"path": "x.ts", "content": ' }],
+        calls: [
+          // Not JSON at all (a truncated object would be completed by the client's parser).
+          { name: 'write_file', arguments: '{"path": x.ts, content: ]' },
+          { name: 'format_disk', arguments: '{}' },
+        ],
       },
       { kind: 'stream', tokens: ['Both ', 'files ', 'read.'] },
     );
@@ -86,6 +90,7 @@ describe('workspace tools over the OpenAI-compatible client (e2e, stub server)',
       ['tool', 'read_file', 'succeeded', null],
       ['llm', 'stub-model', 'succeeded', null],
       ['tool', 'write_file', 'failed', 'INVALID_ARGUMENTS'],
+      ['tool', 'format_disk', 'failed', 'UNKNOWN_TOOL'],
       ['llm', 'stub-model', 'succeeded', null],
     ]);
     expect(steps[1].args).toEqual({ path: 'src/a.ts' });
@@ -109,9 +114,11 @@ describe('workspace tools over the OpenAI-compatible client (e2e, stub server)',
       tool_call_id?: string;
       content: string;
     }[];
-    const refused = third.filter((m) => m.role === 'tool').at(-1)!;
+    const [refused, unknown] = third.filter((m) => m.role === 'tool').slice(-2);
     expect(refused.tool_call_id).toBe('call_stub_1');
     expect(refused.content).toContain('INVALID_ARGUMENTS');
+    expect(unknown.tool_call_id).toBe('call_stub_2');
+    expect(unknown.content).toContain('UNKNOWN_TOOL');
     const messages = (await t.http.get(`${base}/messages`).set(alice.auth).expect(200)).body
       .items as { role: string; content: string }[];
     expect(messages.at(-1)).toMatchObject({ role: 'assistant', content: 'Both files read.' });

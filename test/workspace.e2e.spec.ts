@@ -48,6 +48,12 @@ describe('workspace REST (e2e)', () => {
       .send(Buffer.from(body));
   const root = () => join(t.config.workspace.dir, projectId);
 
+  it('creates the workspace with the project: an empty root lists', async () => {
+    expect(existsSync(root())).toBe(true);
+    const listed = await t.http.get(url('entries')).set(alice.auth).expect(200);
+    expect(listed.body).toEqual({ path: '.', items: [], next_cursor: null });
+  });
+
   it('writes, reads with an ETag, and answers 304 while unchanged', async () => {
     const created = await put('src/app.ts', 'export const a = 1;\n').expect(201);
     expect(created.body).toEqual({

@@ -312,6 +312,11 @@ export class AgentRunHandler implements RunHandler {
     } finally {
       tokens.flush();
     }
+    const order = (result.message.tool_call_chunks ?? []).map((c) => c.id);
+    const streamOrder = (id: string | undefined) => {
+      const i = id === undefined ? -1 : order.indexOf(id);
+      return i < 0 ? order.length : i;
+    };
     const toolCalls: ToolCallRecord[] = [
       ...(result.message.tool_calls ?? []).map((c) =>
         // Text PostgreSQL cannot store (NUL, lone surrogates) makes the call invalid, not the run.
@@ -333,11 +338,14 @@ export class AgentRunHandler implements RunHandler {
           `The arguments are not a valid JSON object${c.error ? ` (${c.error})` : ''}: ${String(c.args ?? '').slice(0, 200)}`,
         ),
       })),
-    ].map((c, i) => ({
-      ...c,
-      id: c.id ?? `call_${run.id.slice(0, 8)}_${seq}_${i}`,
-      name: toStorable(c.name),
-    }));
+    ]
+      // In the order the model made them (invalid ones were split out by the parser).
+      .sort((a, b) => streamOrder(a.id) - streamOrder(b.id))
+      .map((c, i) => ({
+        ...c,
+        id: c.id ?? `call_${run.id.slice(0, 8)}_${seq}_${i}`,
+        name: toStorable(c.name),
+      }));
     const usage = result.message.usage_metadata
       ? {
           input_tokens: result.message.usage_metadata.input_tokens,
