@@ -1,31 +1,41 @@
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  linkSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  realpathSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, isAbsolute, join, relative } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { lstatSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { createTestApp, registerUser, type TestApp, type TestUser } from './support/test-app';
 import { createProject, createSession, sendMessage, waitForRun } from './support/sessions-helpers';
+import {
+  CANARY,
+  carriesCanary,
+  count,
+  createEntries,
+  createLayout,
+  dirtyTops,
+  type Entry,
+  insideState,
+  isInside,
+  type Layout,
+  type OutsideState,
+  outsideChanges as outsideChangesOf,
+  outsideState,
+  repairWorkspace,
+  report as reportMetrics,
+  sha,
+  type TraversalPayload,
+  traversalPayloads,
+  type Tree,
+  workspaceEntries as traversalEntries,
+} from './support/traversal';
 
 /**
  * Traversal payloads through the agent tools, end to end: the offline model plays a script (one
  * `/tool` line = one model turn, calls joined by ` && `), the run handler resolves, decides and
  * executes each call, and every call becomes a journal step and a `tool` message. Each path-taking
  * tool gets every payload: read_file, list_files, search_files (`path`), write_file, edit_file,
- * delete_file, move_file (as `from` and as `to`). The layout is the REST suite's
- * (workspace-traversal.e2e.spec.ts): canary trees outside (a sibling, a prefix-named sibling, a
- * temp dir), symlinks / hard links / loops inside, plus the agent deny list (.git, .env*).
+ * delete_file, move_file (as `from` and as `to`). The layout and the payloads are those of
+ * test/support/traversal.ts, as in the REST suite: canary trees outside (a sibling, a prefix-named
+ * sibling, a temp dir), symlinks / hard links / loops inside; plus the agent deny list (.git,
+ * .env*) and links of its own.
  *
  * A call "escapes" if an outside tree changes (names, sizes, mtimes, contents, link targets), if a
  * step result or a model-visible message carries a canary (or denied content, or /etc/passwd),
@@ -36,190 +46,39 @@ import { createProject, createSession, sendMessage, waitForRun } from './support
  * CI: nothing that could write or delete targets a path we do not own.
  */
 
-const MARKER = `CANARY-${randomBytes(12).toString('hex')}`;
-const CANARY = Buffer.from(`${MARKER} outside secret\n`);
 /** In .env / .git files: agents must never see it. */
 const DENIED_MARKER = `DENIED-${randomBytes(12).toString('hex')}`;
 /** A line of /etc/passwd: a system file served to the model. */
 const SYSTEM_FILE = /root:[^:\n]*:0:0:/;
 
-const report = (line: string) => process.stdout.write(`TRAVERSAL-METRICS tools ${line}\n`);
-
-const sha = (data: Buffer | string) => createHash('sha256').update(data).digest('hex');
-const isInside = (root: string, abs: string) => {
-  const rel = relative(root, abs);
-  return rel === '' || (rel !== '..' && !rel.startsWith('../') && !isAbsolute(rel));
-};
-
-/** Everything under `root` (symlinks not followed): type, size, mtime, content digest, target. */
-type Tree = Map<string, string>;
-function snapshot(root: string, skip: ReadonlySet<string> = new Set()): Tree {
-  const tree: Tree = new Map();
-  const walk = (abs: string, rel: string): void => {
-    const s = lstatSync(abs, { bigint: true });
-    let what = s.isFile()
-      ? `file ${s.size} ${s.mtimeNs} ${sha(readFileSync(abs))}`
-      : s.isSymbolicLink()
-        ? `symlink -> ${readlinkSync(abs)}`
-        : s.isDirectory()
-          ? 'dir'
-          : 'other';
-    // A root's own mtime moves when the workspace inside it is repaired; its entries are listed.
-    if (s.isDirectory() && rel !== '') what += ` ${s.mtimeNs}`;
-    tree.set(rel || '.', what);
-    if (!s.isDirectory()) return;
-    for (const name of readdirSync(abs).sort()) {
-      const child = rel ? `${rel}/${name}` : name;
-      if (!skip.has(child)) walk(join(abs, name), child);
-    }
-  };
-  walk(root, '');
-  return tree;
-}
-
-function diff(label: string, before: Tree, after: Tree): string[] {
-  const changes: string[] = [];
-  for (const [path, what] of after) {
-    const was = before.get(path);
-    if (was === undefined) changes.push(`${label}/${path}: created (${what})`);
-    else if (was !== what) changes.push(`${label}/${path}: changed (${was} => ${what})`);
-  }
-  for (const path of before.keys()) if (!after.has(path)) changes.push(`${label}/${path}: removed`);
-  return changes;
-}
-
-interface Layout {
-  /** The workspaces dir of the test app: the project's workspace and outside siblings. */
-  base: string;
-  ws: string;
-  outside: string;
-  /** `<projectId>-evil`: a string-prefix containment check would take it for the workspace. */
-  evilName: string;
-  /** A separate temp dir of ours. */
-  tmp: string;
-}
-
-type Entry = { path: string } & (
-  | { kind: 'dir' }
-  | { kind: 'file'; content: string }
-  | { kind: 'symlink'; target: string }
-  | { kind: 'hardlink'; target: string }
-);
+const report = (line: string) => reportMetrics(`tools ${line}`);
 
 /** Files and dirs agents may never touch (and whose content they may never see). */
 const DENIED_FILES = ['.env', '.envrc', '.git/config', 'sub/.env.local', 'sub/.git/config'];
 
+/** The shared workspace, plus the deny list, move sources and links of the tools' own. */
 function workspaceEntries(l: Layout, moveSources: number): Entry[] {
-  const entries: Entry[] = [];
-  const dir = (path: string) => entries.push({ kind: 'dir', path });
   // Exactly one "secret" per file: what edit_file searches for (the canaries hold one too).
-  const file = (path: string) =>
-    entries.push({ kind: 'file', path, content: `${path} inside secret\n` });
+  const content = (path: string) =>
+    DENIED_FILES.includes(path) ? `${DENIED_MARKER} TOKEN=1 secret\n` : `${path} inside secret\n`;
+  const entries = traversalEntries(l, content);
+  const file = (path: string) => entries.push({ kind: 'file', path, content: content(path) });
   const sym = (path: string, target: string) => entries.push({ kind: 'symlink', path, target });
-  for (const d of ['sub', '..foo', 'deep', 'deep/a', 'deep/a/b', 'hl', 'holder', '.git']) dir(d);
-  dir('holder/inner');
-  dir('sub/.git');
-  for (const f of ['ok.txt', 'victim.txt', 'sub/inner.txt', '..foo/x.txt', 'holder/inner/keep.txt'])
-    file(f);
-  for (const f of DENIED_FILES)
-    entries.push({ kind: 'file', path: f, content: `${DENIED_MARKER} TOKEN=1 secret\n` });
+  entries.push({ kind: 'dir', path: 'sub/.git' });
+  for (const f of DENIED_FILES) if (!entries.some((e) => e.path === f)) file(f);
   // One source per move_file-as-`to` call: each moves its own file.
   for (let i = 0; i < moveSources; i++) file(`mv${i}.txt`);
-  sym('out-abs', l.outside);
-  sym('out-rel', '../outside');
-  sym('out-file', join(l.outside, 'canary.txt'));
-  sym('out-file-rel', '../outside/canary.txt');
-  sym('out-up', '..');
-  sym('evil', `../${l.evilName}`);
-  sym('evil-abs', join(l.base, l.evilName));
-  sym('chain1', 'chain2');
-  sym('chain2', 'chain3');
-  sym('chain3', '../outside');
-  sym('slash', '/');
   sym('proc-cwd', '/proc/self/cwd');
   sym('proc-root', '/proc/self/root');
-  sym('tmp-out', l.tmp);
-  sym('tmp-file', join(l.tmp, 'canary.txt'));
-  sym('in-link', 'sub');
-  sym('in-up', 'sub/..');
   sym('ws-abs', l.ws);
   sym('env-link', '.env');
   sym('sub-env-link', 'sub/.env.local');
   sym('git-link', '.git');
-  sym('dangling-out', '../outside/new-file.txt');
-  sym('dangling-dir', '../outside/new-dir');
-  sym('dangling-abs', join(l.tmp, 'new-dir'));
-  sym('loop1', 'loop2');
-  sym('loop2', 'loop1');
-  sym('self', 'self');
-  for (let i = 0; i < 45; i++) sym(`c${i}`, i === 44 ? 'sub' : `c${i + 1}`);
-  sym('dots', './'.repeat(2000));
-  sym('deep/a/b/up', '../../../../outside');
-  sym('holder/link-out', '../../outside');
-  sym('holder/link-file', '../../outside/canary.txt');
-  entries.push({
-    kind: 'hardlink',
-    path: 'hl/hard.txt',
-    target: join(l.outside, 'hard-canary.txt'),
-  });
   entries.push({ kind: 'hardlink', path: 'hard.txt', target: join(l.tmp, 'hard-canary.txt') });
   return entries;
 }
 
-function createEntries(root: string, entries: Entry[]): void {
-  mkdirSync(root, { recursive: true });
-  for (const e of entries) {
-    const abs = join(root, e.path);
-    if (e.kind === 'dir') mkdirSync(abs);
-    else if (e.kind === 'file') writeFileSync(abs, e.content);
-    else if (e.kind === 'symlink') symlinkSync(e.target, abs);
-    else linkSync(e.target, abs);
-  }
-}
-
-/** What the inside holds, mtimes aside: tells which top-level entries a run changed. */
-function insideState(root: string): Tree {
-  const tree: Tree = new Map();
-  const walk = (abs: string, rel: string): void => {
-    for (const name of readdirSync(abs)) {
-      const child = rel ? `${rel}/${name}` : name;
-      const s = lstatSync(join(abs, name));
-      if (s.isDirectory()) {
-        tree.set(child, 'dir');
-        walk(join(abs, name), child);
-      } else if (s.isSymbolicLink()) tree.set(child, `-> ${readlinkSync(join(abs, name))}`);
-      else tree.set(child, `${s.nlink} ${sha(readFileSync(join(abs, name)))}`);
-    }
-  };
-  walk(root, '');
-  return tree;
-}
-
-/** The top-level entries that differ from the reference. */
-function dirtyTops(root: string, reference: Tree): Set<string> {
-  const now = insideState(root);
-  const dirty = new Set<string>();
-  for (const key of new Set([...now.keys(), ...reference.keys()]))
-    if (now.get(key) !== reference.get(key)) dirty.add(key.split('/')[0]);
-  return dirty;
-}
-
-/** Puts back the top-level entries that changed (never following a link). */
-function repairWorkspace(root: string, entries: Entry[], reference: Tree): void {
-  for (const name of dirtyTops(root, reference)) {
-    const abs = join(root, name);
-    const s = lstatSync(abs, { throwIfNoEntry: false });
-    if (s?.isDirectory()) rmSync(abs, { recursive: true });
-    else if (s) rmSync(abs);
-    for (const e of entries) if (e.path.split('/')[0] === name) createEntries(root, [e]);
-  }
-}
-
-interface Payload {
-  label: string;
-  value: string;
-  /** Points at real system files: only read_file, list_files and search_files (we run as root). */
-  readOnly?: boolean;
+interface Payload extends TraversalPayload {
   /**
    * The agent deny list: refused (TOOL_DENIED, PATH_DENIED or INVALID_PATH) by every tool
    * (`always`), or by those that follow the last component (`followed`: a link to a denied
@@ -228,168 +87,22 @@ interface Payload {
   deny?: 'always' | 'followed';
 }
 
-function payloads(l: Layout, projectId: string): Payload[] {
-  const tmpRel = l.tmp.slice(1);
-  const p = (label: string, value: string, readOnly = false): Payload => ({
-    label,
-    value,
-    readOnly,
-  });
-  const deny = (label: string, value: string, how: Payload['deny'] = 'always'): Payload => ({
+function payloads(l: Layout): Payload[] {
+  // A raw NUL has a test of its own (it cannot be journalled); .GIT and .Env are in the deny list.
+  const { nul: _nul, dotfileCases: _dotfileCases, ...shared } = traversalPayloads(l);
+  const p = (label: string, path: string, readOnly = false): Payload => ({ label, path, readOnly });
+  const deny = (label: string, path: string, how: Payload['deny'] = 'always'): Payload => ({
     label: `deny: ${label}`,
-    value,
+    path,
     deny: how,
   });
   return [
-    // Plain and dressed-up "..".
-    p('dot-dot', '..'),
-    p('dot-dot slash', '../'),
-    p('parent canary', '../outside/canary.txt'),
-    p('into the prefix sibling', `../${l.evilName}/canary.txt`),
-    p('out and back into the workspace', `../${projectId}/ok.txt`),
-    p('down then up', 'sub/../../outside/canary.txt'),
-    p('dot slash dot-dot', './../outside/canary.txt'),
-    p('foo/..', 'foo/..'),
-    p('foo/../..', 'foo/../..'),
-    p('double slashes', '..//outside//canary.txt'),
-    p('leading double slash', '//../outside/canary.txt'),
-    p('trailing dot', '../outside/canary.txt/.'),
-    p('dot segments mixed', 'sub/./../../outside/canary.txt'),
-    p('dot-dot-foo dir then up', '..foo/../../outside/canary.txt'),
-    p('through in-link then up', 'in-link/../../outside/canary.txt'),
-    p('four dots', '..../outside/canary.txt'),
-    // Encoded forms: tools never decode, so these are literal names (inside when accepted).
-    p('percent dot-dot', '%2e%2e/outside/canary.txt'),
-    p('percent dot-dot slash', '%2e%2e%2foutside%2fcanary.txt'),
-    p('upper-case percent', '%2E%2E%2F%2E%2E%2Foutside'),
-    p('dot-dot %2f', '..%2foutside%2fcanary.txt'),
-    p('half-encoded dots', '.%2e/outside/canary.txt'),
-    p('encoded backslashes', '..%5coutside%5ccanary.txt'),
-    p('double-encoded', '%252e%252e%252foutside%252fcanary.txt'),
-    p('overlong UTF-8 dots', '%c0%ae%c0%ae%c0%afoutside'),
-    p('overlong UTF-8 3-byte dots', '%e0%80%ae%e0%80%ae/outside'),
-    p('encoded fullwidth dots', '%ef%bc%8e%ef%bc%8e/outside/canary.txt'),
-    p('IIS %u dots', '%u002e%u002e/outside'),
-    p('encoded NUL', 'ok.txt%00../../outside/canary.txt'),
-    p('encoded absolute', '%2fetc%2fpasswd'),
-    p('HTML entities', '&#46;&#46;/outside/canary.txt'),
-    p('JSON escape as text', '\\u002e\\u002e/outside/canary.txt'),
-    p('Tomcat path parameter', '..;/outside/canary.txt'),
-    p('plus as space', '..+/outside/canary.txt'),
-    // Separators.
-    p('backslashes', '..\\outside\\canary.txt'),
-    p('mixed separators', '..\\/outside/canary.txt'),
-    p('slash then backslash', '../\\outside'),
-    p('backslash traversal', 'sub\\..\\..\\outside\\canary.txt'),
-    p('UNC', '\\\\server\\share\\canary.txt'),
-    p('Win32 device path', '\\\\?\\C:\\Windows\\win.ini'),
-    // Unicode look-alikes.
-    p('fullwidth full stops', '\uff0e\uff0e/outside/canary.txt'),
-    p('two dot leader', '\u2025/outside/canary.txt'),
-    p('one dot leaders', '\u2024\u2024/outside/canary.txt'),
-    p('small full stops', '\ufe52\ufe52/outside/canary.txt'),
-    p('vertical two dot leader', '\ufe30/outside/canary.txt'),
-    p('division slash', '..\u2215outside\u2215canary.txt'),
-    p('fullwidth solidus', '..\uff0foutside\uff0fcanary.txt'),
-    p('fullwidth reverse solidus', '..\uff3coutside\uff3ccanary.txt'),
-    p('fraction slash', '..\u2044outside\u2044canary.txt'),
-    p('big solidus', '..\u29f8outside'),
-    p('small reverse solidus', '..\ufe68outside'),
-    p('fullwidth dots and solidus', '\uff0e\uff0e\uff0foutside'),
-    p('combining long solidus overlay', '..\u0338outside/canary.txt'),
-    p('zero-width space after dots', '..\u200b/outside/canary.txt'),
-    p('soft hyphen after dots', '..\u00ad/outside/canary.txt'),
-    p('combining dot', '.\u0307./outside/canary.txt'),
-    p('right-to-left override', '\u202e../outside/canary.txt'),
-    p('line separator after dots', '..\u2028/outside/canary.txt'),
-    p('fullwidth dot env', '\uff0eenv'),
-    p('fullwidth letters', '\uff4f\uff4b.txt'),
-    // Absolute, home, drives, URLs.
-    p('absolute /etc/passwd', '/etc/passwd', true),
-    p('absolute /proc/self/environ', '/proc/self/environ', true),
-    p('absolute to our canary', join(l.outside, 'canary.txt')),
-    p('absolute into the workspace', join(l.ws, 'ok.txt')),
-    p('double-slash absolute', `/${join(l.tmp, 'canary.txt')}`),
-    p('home', '~/.bashrc'),
-    p('home of root', '~root/.ssh/authorized_keys'),
-    p('drive backslash', 'C:\\Windows\\win.ini'),
-    p('drive slash', 'C:/Windows/win.ini'),
-    p('drive relative', 'C:..\\outside'),
-    p('file URL', `file://${join(l.tmp, 'canary.txt')}`),
-    // Control characters and lengths.
-    p('tab', '..\t/outside'),
-    p('newline', 'ok.txt\n../../outside'),
-    p('carriage return', '..\r/outside'),
-    p('C1 next line', '..\u0085/outside'),
-    p('DEL', '..\u007f/outside'),
-    p('1025 bytes', 'a/'.repeat(512) + 'b'),
-    p('1025 bytes in 513 characters', `${'\u00e9'.repeat(512)}b`),
-    p('256-byte segment', 'x'.repeat(256)),
-    p('256-byte multibyte segment', '\u00e9'.repeat(128)),
-    p('1024 bytes, valid', `${'y'.repeat(255)}/`.repeat(4).slice(0, 1020) + '.txt'),
-    // Symlinks to the outside.
-    p('abs dir link', 'out-abs/canary.txt'),
-    p('abs dir link itself', 'out-abs'),
-    p('abs dir link, nested', 'out-abs/secret/canary.txt'),
-    p('rel dir link', 'out-rel/canary.txt'),
-    p('rel dir link itself', 'out-rel'),
-    p('abs file link', 'out-file'),
-    p('rel file link', 'out-file-rel'),
-    p('link to ..', 'out-up/outside/canary.txt'),
-    p('link to .. itself', 'out-up'),
-    p('link to .., back into the workspace', `out-up/${projectId}/ok.txt`),
-    p('link to .., into the prefix sibling', `out-up/${l.evilName}/canary.txt`),
-    p('link to the prefix sibling', 'evil/canary.txt'),
-    p('abs link to the prefix sibling', 'evil-abs/canary.txt'),
-    p('symlink chain', 'chain1/canary.txt'),
-    p('symlink chain itself', 'chain1'),
-    p('link to / (system file)', 'slash/etc/passwd', true),
-    p('link to / itself', 'slash', true),
+    ...Object.values(shared).flat(),
+    // Through the links of the tools' own workspace.
     p('link to /proc/self/cwd', 'proc-cwd/package.json', true),
     p('link to /proc/self/root', 'proc-root/etc/passwd', true),
-    p('link to / then our tmp', `slash/${tmpRel}/canary.txt`),
-    p('link to / then our tmp dir', `slash/${tmpRel}/secret`),
-    p('link to tmp', 'tmp-out/canary.txt'),
-    p('file link to tmp', 'tmp-file'),
-    p('nested relative link', 'deep/a/b/up/canary.txt'),
-    p('nested relative link itself', 'deep/a/b/up'),
-    p('dangling file link out', 'dangling-out'),
-    p('dangling dir link out', 'dangling-dir/x.txt'),
-    p('dangling abs dir link', 'dangling-abs/x.txt'),
-    p('symlink loop', 'loop1'),
-    p('through a symlink loop', 'loop1/x.txt'),
-    p('self loop', 'self/x.txt'),
-    p('45-link chain', 'c0/inner.txt'),
-    p('PATH_MAX expansion', 'dots/dots/dots/x.txt'),
-    p('dir holding links out', 'holder'),
-    p('link inside a dir', 'holder/link-out/canary.txt'),
-    p('file link inside a dir', 'holder/link-file'),
     p('abs link to the workspace', 'ws-abs/ok.txt'),
-    // Hard links to outside files.
-    p('hard link', 'hl/hard.txt'),
-    p('dir with a hard link', 'hl'),
     p('hard link at the root', 'hard.txt'),
-    // Legit names that only look suspicious (must stay inside when accepted).
-    p('dir named ..foo', '..foo/x.txt'),
-    p('three dots', '.../x.txt'),
-    p('dot-dot space', '.. /outside/canary.txt'),
-    p('trailing dot on a link name', 'out-abs./canary.txt'),
-    p('trailing space', 'ok.txt '),
-    p('link inside, back to root', 'in-up/ok.txt'),
-    p('inside link', 'in-link/inner.txt'),
-    p('file as a dir', 'ok.txt/x'),
-    // Case games (Linux is case-sensitive: other names, inside).
-    p('upper-case file', 'OK.TXT'),
-    p('upper-case dir', 'SUB/inner.txt'),
-    p('upper-case link name', 'OUT-ABS/canary.txt'),
-    p('mixed-case link name', 'Out-Abs/canary.txt'),
-    p('upper-case traversal', 'SRC/../../outside/canary.txt'),
-    p('upper-case outside dir', '../OUTSIDE/canary.txt'),
-    // The root and empties.
-    p('root', '.'),
-    p('root slash', './'),
-    p('empty', ''),
-    p('only slashes', '//'),
     // The agent deny list.
     deny('.git/config', '.git/config'),
     deny('.git', '.git'),
@@ -560,24 +273,8 @@ describe('workspace traversal through the agent tools (e2e)', () => {
       .set(alice.auth)
       .send({ approval_tools: [] })
       .expect(200);
-    mkdirSync(t.config.workspace.dir, { recursive: true });
-    const base = realpathSync(t.config.workspace.dir);
-    l = {
-      base,
-      ws: join(base, projectId),
-      outside: join(base, 'outside'),
-      evilName: `${projectId}-evil`,
-      tmp: realpathSync(mkdtempSync(join(tmpdir(), 'codelab-tools-traversal-out-'))),
-    };
-    for (const dir of [l.outside, join(base, l.evilName), l.tmp]) {
-      mkdirSync(join(dir, 'secret'), { recursive: true });
-      writeFileSync(join(dir, 'canary.txt'), CANARY);
-      writeFileSync(join(dir, 'secret', 'canary.txt'), CANARY);
-      writeFileSync(join(dir, `${MARKER}.name`), CANARY);
-    }
-    writeFileSync(join(l.outside, 'hard-canary.txt'), CANARY);
-    writeFileSync(join(l.tmp, 'hard-canary.txt'), CANARY);
-    table = payloads(l, projectId);
+    l = createLayout(t.config.workspace.dir, projectId, 'codelab-tools-traversal-out-');
+    table = payloads(l);
     entries = workspaceEntries(l, table.length);
     rmSync(l.ws, { recursive: true, force: true });
     createEntries(l.ws, entries);
@@ -593,23 +290,8 @@ describe('workspace traversal through the agent tools (e2e)', () => {
     if (l) rmSync(l.tmp, { recursive: true, force: true });
   });
 
-  const outsideNow = () => ({
-    base: snapshot(l.base, new Set([projectId])),
-    tmp: snapshot(l.tmp),
-    // The system files read-only payloads aim at (never written: a cheap double check).
-    system: ['/etc/passwd', '/etc/hosts']
-      .map((f) => [f, lstatSync(f, { throwIfNoEntry: false })] as const)
-      .map(([f, s]) => `${f} ${s?.mtimeMs} ${s?.isFile() ? sha(readFileSync(f)) : ''}`)
-      .join('\n'),
-  });
-  const outsideChanges = (before: ReturnType<typeof outsideNow>) => {
-    const after = outsideNow();
-    return [
-      ...diff(l.base, before.base, after.base),
-      ...diff(l.tmp, before.tmp, after.tmp),
-      ...(before.system === after.system ? [] : ['a system file changed']),
-    ];
-  };
+  const outsideNow = () => outsideState(l);
+  const outsideChanges = (before: OutsideState) => outsideChangesOf(l, before);
 
   /** Every page of a list route. */
   async function steps(url: string): Promise<StepView[]> {
@@ -683,7 +365,7 @@ describe('workspace traversal through the agent tools (e2e)', () => {
 
   /** What the model (or the step's reader) must never see. */
   const leaks = (text: string) => [
-    ...(text.includes(MARKER) ? ['carries the outside canary'] : []),
+    ...(carriesCanary(text) ? ['carries the outside canary'] : []),
     ...(text.includes(DENIED_MARKER) ? ['carries denied (.env/.git) content'] : []),
     ...(SYSTEM_FILE.test(text) ? ['carries /etc/passwd'] : []),
   ];
@@ -812,7 +494,6 @@ describe('workspace traversal through the agent tools (e2e)', () => {
     outcomes: new Map(),
     denied: new Map(),
   });
-  const count = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
 
   /**
    * Judges the calls of one play. `judged[i]` false: the call ran on a workspace an earlier call
@@ -900,9 +581,9 @@ describe('workspace traversal through the agent tools (e2e)', () => {
       const payload = table[i];
       const tool = variant.split(':')[0];
       return {
-        what: `${variant} ${payload.label} ${JSON.stringify(payload.value).slice(0, 80)}`,
+        what: `${variant} ${payload.label} ${JSON.stringify(payload.path).slice(0, 80)}`,
         tool,
-        args: argsFor(variant, payload.value, i),
+        args: argsFor(variant, payload.path, i),
         deny: payload.deny === 'always' || (payload.deny === 'followed' && followsLast(variant)),
         step: undefined,
       };
@@ -958,7 +639,7 @@ describe('workspace traversal through the agent tools (e2e)', () => {
         // A call after a success that changed an entry it may reach is judged again next round.
         const changed = new Set<string>();
         const judged = cases.map((c, k) => {
-          const reach = touches(table[pending[k]].value);
+          const reach = touches(table[pending[k]].path);
           if (variant === 'move_file:to') reach.add(`mv${pending[k]}.txt`);
           const clean = ![...reach].some((name) => changed.has(name));
           if (c.step?.status === 'succeeded')
