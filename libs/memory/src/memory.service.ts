@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { isDatabaseUnavailable } from '@codelab/platform';
+import { DomainError, isDatabaseUnavailable } from '@codelab/platform';
 import { EMBEDDER, type Embedder } from './embeddings/embedder';
 import { type MemoryComponent, MemoryUnavailableError } from './memory.errors';
 import {
@@ -139,6 +139,8 @@ export class MemoryService {
       return await work();
     } catch (error) {
       if (error instanceof MemoryUnavailableError) throw error;
+      // The caller's mistake (a bad cursor), not an outage: never a 503 to retry forever.
+      if (error instanceof DomainError && error.kind !== 'unavailable') throw error;
       if (component === 'store' && this.store.kind === 'postgres' && isDatabaseUnavailable(error))
         throw error;
       throw new MemoryUnavailableError(component, error);

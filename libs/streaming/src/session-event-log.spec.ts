@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { loadConfig } from '@codelab/platform';
-import { compareStreamIds, SessionEventLog } from './session-event-log';
+import { compareStreamIds, parseStreamId, SessionEventLog } from './session-event-log';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -57,6 +57,34 @@ describe('SessionEventLog (real Redis)', () => {
     expect(await log.canResumeFrom(randomUUID(), ids[5])).toBe(false);
     expect(await log.canResumeFrom(sid, 'garbage')).toBe(false);
     expect(await log.lastId(sid)).toBe(ids[5]);
+  });
+
+  it('refuses positions the stream never issued: newer than its last entry, or past 64 bits', async () => {
+    const sid = randomUUID();
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push(await append(sid, i));
+    const [ms, seq] = ids[1].split('-').map(BigInt);
+    expect(await log.canResumeFrom(sid, ids[0])).toBe(true);
+    expect(await log.canResumeFrom(sid, ids[1])).toBe(true);
+    expect(await log.canResumeFrom(sid, `${ms}-${seq + 1n}`)).toBe(false);
+    expect(await log.canResumeFrom(sid, `${ms + 1n}-0`)).toBe(false);
+    expect(await log.canResumeFrom(sid, '18446744073709551615-18446744073709551615')).toBe(false);
+    expect(await log.canResumeFrom(sid, '99999999999999999999-0')).toBe(false);
+    expect(await log.canResumeFrom(sid, `${ms}-99999999999999999999`)).toBe(false);
+  });
+
+  it('parses stream ids within Redis 64-bit range only', () => {
+    expect(parseStreamId('1795306483949-0')).toEqual([1795306483949n, 0n]);
+    expect(parseStreamId('18446744073709551615-18446744073709551615')).toEqual([
+      2n ** 64n - 1n,
+      2n ** 64n - 1n,
+    ]);
+    expect(parseStreamId('18446744073709551616-0')).toBeNull();
+    expect(parseStreamId('0-18446744073709551616')).toBeNull();
+    expect(parseStreamId('99999999999999999999-99999999999999999999')).toBeNull();
+    expect(parseStreamId('1-2-3')).toBeNull();
+    expect(parseStreamId('-1-0')).toBeNull();
+    expect(parseStreamId('')).toBeNull();
   });
 
   it('compares stream ids numerically', () => {

@@ -28,6 +28,25 @@ export function compareStreamIds(a: string, b: string): number {
 
 export const STREAM_ID = /^\d{1,20}-\d{1,20}$/;
 
+/** Redis stream ids are two unsigned 64-bit integers. */
+const U64_MAX = 2n ** 64n - 1n;
+
+/**
+ * The two parts of a stream id Redis could have issued ("ms-seq", each at most 2^64-1), exactly
+ * (BigInt: 20-digit parts are beyond a double's precision); null for anything else. The format
+ * alone is not enough: "99999999999999999999-0" matches it and Redis refuses it in XRANGE.
+ */
+export function parseStreamId(id: string): [bigint, bigint] | null {
+  if (!STREAM_ID.test(id)) return null;
+  const [ms, seq] = id.split('-').map(BigInt);
+  return ms <= U64_MAX && seq <= U64_MAX ? [ms, seq] : null;
+}
+
+function compareParsed(a: [bigint, bigint], b: [bigint, bigint]): number {
+  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
+  return a[1] === b[1] ? 0 : a[1] < b[1] ? -1 : 1;
+}
+
 export function parseEntries(raw: [string, string[]][]): StreamEntry[] {
   return raw.map(([id, fields]) => {
     const map: Record<string, string> = {};
@@ -99,16 +118,31 @@ export class SessionEventLog {
 
   /**
    * Whether a client that last saw `lastEventId` can be served without a gap: the stream must
-   * still exist and that id must not be older than its first retained entry. (Redis does not
-   * record ids removed by MAXLEN trimming, so "older than the first entry" is treated as trimmed,
-   * or as belonging to a stream that expired and was created anew; both mean resync.)
+   * still exist and that id must lie within its retained entries. (Redis does not record ids
+   * removed by MAXLEN trimming, so "older than the first entry" is treated as trimmed, or as
+   * belonging to a stream that expired and was created anew; both mean resync.) An id newer than
+   * the last entry was never issued by this stream (a forged or foreign id, or one from a stream
+   * that expired and came back with an older clock): replaying "after" it would silently skip
+   * everything, or make Redis refuse the range if it is past 64 bits, so it is a resync too.
    */
   async canResumeFrom(sessionId: string, lastEventId: string): Promise<boolean> {
-    if (!STREAM_ID.test(lastEventId)) return false;
-    const [first] = (await this.redis.xrange(this.key(sessionId), '-', '+', 'COUNT', 1)) as [
-      string,
-      string[],
-    ][];
-    return first !== undefined && compareStreamIds(lastEventId, first[0]) >= 0;
+    const seen = parseStreamId(lastEventId);
+    if (!seen) return false;
+    const key = this.key(sessionId);
+    const [first, last] = (await Promise.all([
+      this.redis.xrange(key, '-', '+', 'COUNT', 1),
+      this.redis.xrevrange(key, '+', '-', 'COUNT', 1),
+    ])) as [[string, string[]][], [string, string[]][]];
+    const firstId = first[0]?.[0];
+    const lastId = last[0]?.[0];
+    if (firstId === undefined || lastId === undefined) return false;
+    const oldest = parseStreamId(firstId);
+    const newest = parseStreamId(lastId);
+    return (
+      oldest !== null &&
+      newest !== null &&
+      compareParsed(seen, oldest) >= 0 &&
+      compareParsed(seen, newest) <= 0
+    );
   }
 }

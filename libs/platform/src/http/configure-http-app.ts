@@ -1,4 +1,4 @@
-import { type INestApplication, ValidationPipe } from '@nestjs/common';
+import { type INestApplication, Logger as NestLogger, ValidationPipe } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { getToken } from '@willsoto/nestjs-prometheus';
 import type { NextFunction, Request, Response } from 'express';
@@ -6,6 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import type { Histogram } from 'prom-client';
 import { type AppConfig } from '../config/app-config';
+import { DomainError } from '../errors/domain-error';
 import { ProblemDto } from '../errors/problem-details';
 import { sendProblem, toProblemResponse } from '../errors/problem-response';
 import { RequestValidationError } from '../errors/request-validation.error';
@@ -19,6 +20,115 @@ export interface HttpAppOptions {
   description: string;
   /** Whether to serve Swagger UI at /docs and the OpenAPI document at /docs-json. */
   docs: boolean;
+}
+
+/**
+ * How deep JSON bodies may nest (arrays and objects). Far beyond any real payload of the API, and
+ * low enough that nothing downstream (JSON.parse, validation, the unstorable-text walk, jsonb)
+ * recurses dangerously: 10,000 levels overflowed the stack (a 500), 400,000 blocked the loop.
+ */
+export const JSON_MAX_DEPTH = 64;
+
+export class JsonTooDeepError extends DomainError {
+  readonly code = 'JSON_TOO_DEEP';
+  readonly kind = 'invalid' as const;
+  constructor(maxDepth: number) {
+    super(`Request body JSON nests deeper than ${maxDepth} levels`, { max_depth: maxDepth });
+  }
+}
+
+/** A body whose bytes are not what its Content-Encoding says (not gzip, truncated...). */
+export class UndecodableBodyError extends DomainError {
+  readonly code = 'MALFORMED_BODY_ENCODING';
+  readonly kind = 'invalid' as const;
+  constructor(contentEncoding: string | undefined) {
+    super(
+      contentEncoding
+        ? `Request body could not be decoded as its Content-Encoding (${contentEncoding.slice(0, 32)}) says`
+        : 'Request body could not be read',
+    );
+  }
+}
+
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * Whether UTF-8 JSON text nests arrays/objects deeper than `maxDepth`, by one linear scan of the
+ * bytes that stops at the first level too deep; brackets inside strings (escapes included) do not
+ * count. Multi-byte UTF-8 sequences only use bytes >= 0x80, so they never look like ASCII syntax.
+ * Malformed text is left to JSON.parse.
+ */
+export function jsonNestsDeeperThan(utf8: Uint8Array, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < utf8.length; i++) {
+    const c = utf8[i];
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) {
+      inString = true;
+    } else if (c === OPEN_BRACKET || c === OPEN_BRACE) {
+      if (++depth > maxDepth) return true;
+    } else if (c === CLOSE_BRACKET || c === CLOSE_BRACE) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
+ * body-parser's `verify` hook: it runs on the raw (decompressed) body before JSON.parse. A throw
+ * with a `status` and a `type` becomes that error, which the parser-error middleware answers.
+ * The JSON parser admits any `utf-*` charset; those other than UTF-8 are scanned re-encoded.
+ */
+function verifyJsonDepth(_req: unknown, _res: unknown, body: Buffer, encoding: string): void {
+  const charset = (encoding || 'utf-8').toLowerCase();
+  let utf8: Uint8Array = body;
+  if (charset !== 'utf-8' && charset !== 'utf8') {
+    try {
+      utf8 = Buffer.from(new TextDecoder(charset).decode(body), 'utf8');
+    } catch {
+      throw Object.assign(new Error(`unsupported charset "${charset}"`), {
+        status: 415,
+        type: 'charset.unsupported',
+      });
+    }
+  }
+  if (jsonNestsDeeperThan(utf8, JSON_MAX_DEPTH)) {
+    throw Object.assign(new Error(`JSON nests deeper than ${JSON_MAX_DEPTH} levels`), {
+      status: 400,
+      type: 'entity.too.deep',
+    });
+  }
+}
+
+/**
+ * The body parser's own errors, made into domain errors where problem-response would not know
+ * them: too deep, and decompression failures (zlib/brotli errors: status 400, no `type`).
+ */
+function fromBodyParserError(error: unknown, req: Request): unknown {
+  if (!error || typeof error !== 'object' || error instanceof DomainError) return error;
+  const { type, status, statusCode } = error as {
+    type?: unknown;
+    status?: unknown;
+    statusCode?: unknown;
+  };
+  if (type === 'entity.too.deep') return new JsonTooDeepError(JSON_MAX_DEPTH);
+  const httpStatus = typeof status === 'number' ? status : statusCode;
+  if (
+    typeof type !== 'string' &&
+    typeof httpStatus === 'number' &&
+    httpStatus >= 400 &&
+    httpStatus < 500
+  )
+    return new UndecodableBodyError(req.headers['content-encoding']);
+  return error;
 }
 
 /**
@@ -48,14 +158,27 @@ export function configureHttpApp(
   }
   app.use(requestIdMiddleware);
   app.use(httpMetricsMiddleware(app.get<Histogram<string>>(getToken(HTTP_REQUEST_DURATION))));
-  app.useBodyParser('json', {
+  // `verify` bounds nesting before JSON.parse ever sees the body. Nest's option type omits it
+  // (Nest installs its own when the app is created with `rawBody`, which CodeLab never does), but
+  // hands the options to body-parser as they are; test/hostile-input.e2e.spec.ts proves it runs.
+  const jsonOptions = {
     limit: config.http.bodyLimitBytes,
     type: ['application/json', 'application/*+json'],
-  });
+    verify: verifyJsonDepth,
+  };
+  app.useBodyParser('json', jsonOptions);
   // Body-parser errors happen before Nest's router, so its exception filters never see them.
+  const parserLogger = new NestLogger('HttpBodyParser');
   app.use((error: unknown, req: RequestWithId, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(error);
-    sendProblem(res, toProblemResponse(error, req.originalUrl.split('?')[0], req.id ?? ''));
+    const problem = toProblemResponse(
+      fromBodyParserError(error, req),
+      req.originalUrl.split('?')[0],
+      req.id ?? '',
+    );
+    if (problem.unexpected)
+      parserLogger.error({ err: error, request_id: req.id }, 'Unhandled error');
+    sendProblem(res, problem);
   });
   // Text PostgreSQL cannot store (NUL, lone surrogates) is bad input: a 400 naming the field,
   // before it can reach a statement (where it would be a 5xx). Raw file bodies are bytes: exempt.

@@ -9,12 +9,52 @@ import {
   Min,
   MinLength,
   ValidateIf,
+  ValidateBy,
+  type ValidationOptions,
   IsIn,
 } from 'class-validator';
 import { type ChatSession } from '../entities/chat-session.entity';
 import { MessageRole } from '../entities/message.entity';
 import { RunDto } from '@codelab/runs';
 import { isPresent, trimString } from '@codelab/platform';
+
+/** The most a message's content may hold, in characters (Unicode code points). */
+export const MESSAGE_CONTENT_MAX_CHARS = 32_000;
+
+/** Unicode code points: an emoji is one, though it is two UTF-16 units and four UTF-8 bytes. */
+export function countCodePoints(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    // A high surrogate followed by a low one is one code point.
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) i++;
+    }
+    n++;
+  }
+  return n;
+}
+
+/**
+ * At most `max` characters, counted as Unicode code points: what JSON Schema's `maxLength` (so
+ * the OpenAPI document) means. class-validator's MaxLength counts neither units nor code points
+ * (it also skips U+FE0E/U+FE0F variation selectors), so it cannot back a documented maxLength.
+ */
+function MaxCodePoints(max: number, options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'maxCodePoints',
+      constraints: [max],
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && countCodePoints(value) <= max,
+        defaultMessage: (args) =>
+          `${args?.property ?? 'value'} must be at most ${max} characters (Unicode code points)`,
+      },
+    },
+    options,
+  );
+}
 
 export class CreateSessionDto {
   @ApiPropertyOptional({ example: 'Refactor the billing module', maxLength: 200 })
@@ -90,10 +130,16 @@ export class SessionPageDto {
 }
 
 export class SendMessageDto {
-  @ApiProperty({ example: 'Explain what the invoice module does', minLength: 1, maxLength: 32000 })
+  @ApiProperty({
+    example: 'Explain what the invoice module does',
+    minLength: 1,
+    maxLength: MESSAGE_CONTENT_MAX_CHARS,
+    description:
+      'At most 32,000 characters, counted as Unicode code points (as JSON Schema `maxLength` does): an emoji (U+1F600) is one character, though it is 4 bytes in UTF-8 and 2 UTF-16 units. Combining sequences (flags, skin tones, variation selectors) count each code point.',
+  })
   @IsString()
   @MinLength(1)
-  @MaxLength(32_000)
+  @MaxCodePoints(MESSAGE_CONTENT_MAX_CHARS)
   // Whitespace alone is not a message.
   @Transform(({ value }: { value: unknown }) =>
     typeof value === 'string' && value.trim() === '' ? '' : value,
