@@ -34,7 +34,10 @@ export function approvalRunHandlers(
     {
       name: 'approvals.cancel-with-run',
       types: ['run.finished'],
-      accepts: (event) => FINAL.includes(String(event.payload.status)),
+      // A completed run has no pending approval (a waiting call parks it): only the other ends
+      // are looked at, so the common path costs nothing.
+      accepts: (event) =>
+        FINAL.includes(String(event.payload.status)) && event.payload.status !== 'completed',
       async handle(event: DomainEvent, tx: EntityManager) {
         const rows = await tx.getConnection().execute<Record<string, unknown>[]>(
           `update approvals set status = 'cancelled', decided_by = 'system', decided_at = now(),
