@@ -235,16 +235,19 @@ interface Sample {
   processedOn?: number;
 }
 
+/** Where the API serves /metrics (METRICS_PORT), set when it starts. */
+let metricsBase = '';
+
 /** The API's count of subscribed SSE clients (its codelab_sse_clients gauge). */
-async function sseClients(base: string): Promise<number> {
-  const text = await (await fetch(`${base}/metrics`)).text();
+async function sseClients(): Promise<number> {
+  const text = await (await fetch(`${metricsBase}/metrics`)).text();
   const m = /^codelab_sse_clients(?:\{[^}]*\})? (\S+)$/m.exec(text);
   return m ? Number(m[1]) : NaN;
 }
 
-async function waitForSseClients(base: string, n: number): Promise<void> {
+async function waitForSseClients(n: number): Promise<void> {
   const deadline = Date.now() + 10_000;
-  while ((await sseClients(base)) !== n) {
+  while ((await sseClients()) !== n) {
     if (Date.now() > deadline) throw new Error(`the API never reported ${n} SSE clients`);
     await sleep(2);
   }
@@ -266,7 +269,7 @@ async function measure(
 ): Promise<Sample> {
   const stream = await EventStream.open(projectUrl(ctx, `/sessions/${session}/events`), ctx.token);
   try {
-    await waitForSseClients(ctx.base, 1);
+    await waitForSseClients(1);
     const sentWall = Date.now();
     const sentPerf = performance.now();
     const answer = post().then((r) => ({ ...r, perf: performance.now() }));
@@ -293,7 +296,7 @@ async function measure(
     return { runId: answered.runId, sentWall, after, ts, startedWall: start.wall };
   } finally {
     stream.close();
-    await waitForSseClients(ctx.base, 0);
+    await waitForSseClients(0);
     await sleep(PAUSE_MS);
   }
 }
@@ -470,7 +473,15 @@ async function main(): Promise<void> {
     OFFLINE_LLM_TOKEN_DELAY_MS: '0',
     WORKSPACES_DIR: join(dir, 'workspaces'),
   };
-  const api = startProcess({ ...common, APP_ROLE: 'api', PORT: String(port) });
+  // The API serves /metrics (the SSE client gauge) on its own port.
+  const metricsPort = await freePort();
+  metricsBase = `http://127.0.0.1:${metricsPort}`;
+  const api = startProcess({
+    ...common,
+    APP_ROLE: 'api',
+    PORT: String(port),
+    METRICS_PORT: String(metricsPort),
+  });
   let worker: ChildProcess | undefined;
   const pg = new Client({ connectionString: dbUrl });
   let pgOpen = false;

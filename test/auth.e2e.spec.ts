@@ -1,4 +1,6 @@
 import { createHmac, randomUUID } from 'node:crypto';
+import request from 'supertest';
+import { MetricsServer } from '@codelab/platform';
 import { createTestApp, expectProblem, registerUser, type TestApp } from './support/test-app';
 
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -285,7 +287,7 @@ describe('auth (e2e)', () => {
   });
 
   it('counts auth outcomes in /metrics', async () => {
-    const res = await t.http.get('/metrics').expect(200);
+    const res = await request(t.app.get(MetricsServer).server).get('/metrics').expect(200);
     expect(res.text).toMatch(/codelab_auth_events_total\{action="login",outcome="failure"\} [1-9]/);
     expect(res.text).toMatch(
       /codelab_auth_events_total\{action="refresh",outcome="reuse_detected"\} [1-9]/,

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { LifecycleState } from '@codelab/platform';
+import request from 'supertest';
+import { LifecycleState, MetricsServer } from '@codelab/platform';
 import { createTestApp, expectProblem, registerUser, type TestApp } from './support/test-app';
 
 describe('health, readiness and metrics (e2e)', () => {
@@ -36,7 +37,7 @@ describe('health, readiness and metrics (e2e)', () => {
         .set(user.auth)
         .expect(404);
 
-      const res = await t.http.get('/metrics').expect(200);
+      const res = await request(t.app.get(MetricsServer).server).get('/metrics').expect(200);
       expect(res.headers['content-type']).toMatch(/^text\/plain/);
       for (const name of [
         'process_cpu_user_seconds_total',

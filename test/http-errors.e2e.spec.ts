@@ -1,3 +1,5 @@
+import request from 'supertest';
+import { MetricsServer } from '@codelab/platform';
 import {
   createTestApp,
   expectProblem,
@@ -93,7 +95,7 @@ describe('HTTP edge: errors, limits, request ids (e2e)', () => {
       .get('/v1/my/projects/00000000-0000-4000-8000-000000000000')
       .set(user.auth)
       .expect(404);
-    const res = await t.http.get('/metrics').expect(200);
+    const res = await request(t.app.get(MetricsServer).server).get('/metrics').expect(200);
     expect(res.text).toContain('route="/v1/my/projects/:projectId"');
     expect(res.text).not.toContain('00000000-0000-4000-8000-000000000000');
     expect(res.text).toContain('route="unmatched"');

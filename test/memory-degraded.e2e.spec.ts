@@ -1,3 +1,5 @@
+import request from 'supertest';
+import { MetricsServer } from '@codelab/platform';
 import {
   createTestApp,
   expectProblem,
@@ -39,7 +41,7 @@ describe('memory unavailable: chat-only OpenAI-compatible endpoint (e2e, stub)',
   });
 
   const metric = async (labels: string): Promise<number> => {
-    const text = (await t.http.get('/metrics').expect(200)).text;
+    const text = (await request(t.app.get(MetricsServer).server).get('/metrics').expect(200)).text;
     const line = text
       .split('\n')
       .find((l) => l.startsWith(`codelab_memory_unavailable_total{${labels}}`));

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Response } from 'supertest';
+import request, { type Response } from 'supertest';
+import { MetricsServer } from '@codelab/platform';
 import {
   createTestApp,
   expectProblem,
@@ -180,7 +181,7 @@ describe('projects (e2e)', () => {
     });
 
     it('counts the denials in /metrics', async () => {
-      const res = await t.http.get('/metrics').expect(200);
+      const res = await request(t.app.get(MetricsServer).server).get('/metrics').expect(200);
       const match = /codelab_isolation_denials_total\{resource="project"\} (\d+)/.exec(res.text);
       expect(Number(match?.[1])).toBeGreaterThanOrEqual(3);
     });

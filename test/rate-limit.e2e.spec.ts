@@ -1,3 +1,5 @@
+import request from 'supertest';
+import { MetricsServer } from '@codelab/platform';
 import { RequestContext } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { AccessTokenService } from '@codelab/auth';
@@ -50,7 +52,7 @@ describe('rate limiting (e2e, Redis-backed)', () => {
   it('counts rejections in /metrics', async () => {
     // prom-client's registry is process-global, and the replica registered last: its /metrics
     // shows the replica's own rejection from the first test.
-    const res = await replica.http.get('/metrics').expect(200);
+    const res = await request(replica.app.get(MetricsServer).server).get('/metrics').expect(200);
     const match = /codelab_rate_limit_rejections_total (\d+)/.exec(res.text);
     expect(Number(match?.[1])).toBe(1);
   });

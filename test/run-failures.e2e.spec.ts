@@ -1,3 +1,5 @@
+import request from 'supertest';
+import { MetricsServer } from '@codelab/platform';
 import { getQueueToken } from '@nestjs/bullmq';
 import type { Queue } from 'bullmq';
 import { createTestApp, registerUser, type TestApp, type TestUser } from './support/test-app';
@@ -80,7 +82,7 @@ describe('run failures and dead letters (e2e, OpenAI-compatible stub)', () => {
     expect(await job?.getState()).toBe('failed');
     expect(job?.failedReason).toBe('LLM_SERVER_ERROR');
 
-    const metrics = (await t.http.get('/metrics')).text;
+    const metrics = (await request(t.app.get(MetricsServer).server).get('/metrics')).text;
     expect(metrics).toMatch(/codelab_runs_dead_lettered_total [1-9]/);
     expect(metrics).toMatch(/codelab_runs_finished_total\{status="failed"\} [1-9]/);
     const messages = (

@@ -1,4 +1,6 @@
 import { createHmac } from 'node:crypto';
+import request from 'supertest';
+import { MetricsServer } from '@codelab/platform';
 import { SessionStreamHub } from '@codelab/streaming';
 import {
   createTestApp,
@@ -264,7 +266,7 @@ describe('SSE streaming of session events (e2e)', () => {
       async () => hub.listenerCount === 0 && hub.clientCount === 0 && hub.streamCount === 0,
       10_000,
     );
-    const metrics = (await t.http.get('/metrics')).text;
+    const metrics = (await request(t.app.get(MetricsServer).server).get('/metrics')).text;
     expect(metrics).toMatch(/^codelab_sse_clients 0$/m);
   });
 });

@@ -23,7 +23,8 @@ export class ApiModule {
     return {
       module: ApiModule,
       imports: [
-        PlatformModule.forRoot({ config, orm: createOrmConfig(config) }),
+        // /metrics is served on METRICS_PORT (MetricsServer), never on the public API port.
+        PlatformModule.forRoot({ config, orm: createOrmConfig(config), metrics: 'own-port' }),
         RateLimitModule,
         AuthModule,
         ProjectsHttpModule,

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { existsSync } from 'node:fs';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import {
   type AppConfig,
@@ -10,7 +11,7 @@ import {
 } from '@codelab/platform';
 import { createOrmConfig } from '../../../mikro-orm.config';
 import { createWorkerApp } from '../../worker/src/bootstrap';
-import { createApiApp } from './bootstrap';
+import { createApiApp, startMetricsServer } from './bootstrap';
 
 function readConfig(): AppConfig {
   // Optional: the defaults work without it.
@@ -53,6 +54,31 @@ async function main(): Promise<void> {
     `CodeLab ${config.role} listening on :${port}${worker ? '' : ' (Swagger UI at /docs)'}`,
     'Bootstrap',
   );
+  // The worker serves /metrics on WORKER_PORT; the API on a port of its own, never the public one.
+  if (!worker) await serveMetrics(app, config, logger);
+}
+
+async function serveMetrics(
+  app: NestExpressApplication,
+  config: AppConfig,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const port = await startMetricsServer(app, config);
+    logger.log(
+      port === null
+        ? 'Prometheus metrics are off (METRICS_PORT=0)'
+        : `Prometheus metrics on :${port}/metrics`,
+      'Bootstrap',
+    );
+  } catch (error) {
+    // Metrics are not worth an outage: the API keeps serving, the scrape target shows down.
+    logger.error(
+      `Prometheus metrics NOT served: cannot listen on METRICS_PORT ${config.metricsPort} (${(error as Error).message})`,
+      undefined,
+      'Bootstrap',
+    );
+  }
 }
 
 void main().catch((error: unknown) => {

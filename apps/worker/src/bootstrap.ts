@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type AppConfig, configureHttpApp } from '@codelab/platform';
+import { hardenHttpServer } from '../../api/src/http-server-limits';
 import { WorkerAppModule } from './worker-app.module';
 
 /**
@@ -17,5 +18,6 @@ export async function createWorkerApp(config: AppConfig): Promise<NestExpressApp
     description: 'Worker probes',
     docs: false,
   });
+  hardenHttpServer(app, config);
   return app;
 }

@@ -9,7 +9,10 @@ export class WorkerAppModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: WorkerAppModule,
-      imports: [PlatformModule.forRoot({ config, orm: createOrmConfig(config) }), WorkerModule],
+      imports: [
+        PlatformModule.forRoot({ config, orm: createOrmConfig(config), metrics: 'app' }),
+        WorkerModule,
+      ],
     };
   }
 }

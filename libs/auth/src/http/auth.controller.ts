@@ -6,13 +6,9 @@ import {
   ApiOkResponse,
   ApiTags,
 } from '@nestjs/swagger';
-import {
-  ApiProblemResponses,
-  AuthRateLimit,
-  Public,
-  ResourceNotFoundError,
-} from '@codelab/platform';
+import { ApiProblemResponses, AuthRateLimit, Public } from '@codelab/platform';
 import { UsersService } from '@codelab/users';
+import { InvalidAccessTokenError } from '../auth.errors';
 import { AuthService, toUserDto } from '../auth.service';
 import {
   AuthSessionDto,
@@ -87,8 +83,8 @@ export class MeController {
   @ApiProblemResponses(401)
   async me(@CurrentUser() caller: AuthUser): Promise<UserDto> {
     const user = await this.users.findById(caller.id);
-    // A valid token for a deleted account.
-    if (!user) throw new ResourceNotFoundError('User');
+    // The guard refuses a deleted account's tokens; this is the account deleted since then.
+    if (!user) throw new InvalidAccessTokenError('The account of this token no longer exists');
     return toUserDto(user);
   }
 }

@@ -1,27 +1,36 @@
 import { type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
+import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
 import { IS_PUBLIC_KEY } from '@codelab/platform';
+import { User } from '@codelab/users';
 import { AUTH_EVENTS } from '../auth.metrics';
 import { InvalidAccessTokenError } from '../auth.errors';
 import { type AuthUser } from './auth-user';
 import { StreamTokenService } from './stream-token.service';
 import { STREAM_TOKEN_ROUTE_KEY } from './stream-token-route.decorator';
 
-/** Global guard (APP_GUARD): every route needs a valid access token unless marked @Public(). */
+/**
+ * Global guard (APP_GUARD): every route needs a valid access token unless marked @Public(), and
+ * the token's user must still exist: a deleted account's tokens are 401 at once, not when they
+ * expire. That costs one primary-key lookup per authenticated request, and is not cached (a cache
+ * would let a deleted account's tokens through for its TTL). A database that cannot answer is a
+ * 503 like on any route, never a 401 that would log clients out.
+ */
 @Injectable()
 export class JwtAuthGuard extends AuthGuard('jwt') {
   constructor(
     private readonly reflector: Reflector,
     @InjectMetric(AUTH_EVENTS) private readonly authEvents: Counter<string>,
     private readonly streamTokens: StreamTokenService,
+    private readonly em: EntityManager,
   ) {
     super();
   }
 
-  override canActivate(context: ExecutionContext) {
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
     const isPublic = this.reflector.getAllAndOverride<boolean>(IS_PUBLIC_KEY, [
       context.getHandler(),
       context.getClass(),
@@ -45,9 +54,20 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
         );
       }
       req.user = { id: claims.userId };
-      return true;
+    } else {
+      // Passport's verdict; a bad token throws (handleRequest below).
+      if (!(await super.canActivate(context))) return false;
     }
-    return super.canActivate(context);
+    const userId = req.user?.id;
+    if (!userId || !(await this.userExists(userId))) {
+      this.authEvents.inc({ action: 'access', outcome: 'failure' });
+      throw new InvalidAccessTokenError('The account of this token no longer exists');
+    }
+    return true;
+  }
+
+  private async userExists(id: string): Promise<boolean> {
+    return (await this.em.count(User, { id })) > 0;
   }
 
   override handleRequest<T = AuthUser>(error: unknown, user: T | false): T {

@@ -1,7 +1,16 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigValidationError, ENV_DEFAULTS, loadConfig } from './app-config';
+import {
+  ConfigValidationError,
+  ENV_DEFAULTS,
+  isPlaceholderSecret,
+  loadConfig,
+  SHIPPED_JWT_SECRETS,
+} from './app-config';
+
+const repoFile = (...path: string[]) =>
+  readFileSync(join(__dirname, '..', '..', '..', '..', ...path), 'utf8');
 
 describe('loadConfig', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'codelab-config-'));
@@ -59,8 +68,108 @@ describe('loadConfig', () => {
     ).toThrow(/TEST_TOOLS: test-only tools cannot be enabled/);
   });
 
+  describe('placeholder JWT secrets', () => {
+    const production = (secret: string) =>
+      loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }, { cwd });
+
+    it('refuses in production every JWT secret our samples ship', () => {
+      const compose = /JWT_SECRET: \$\{JWT_SECRET:-(.+)\}/.exec(repoFile('docker-compose.yml'));
+      const k8s = /^\s+JWT_SECRET: (\S+)$/m.exec(repoFile('deploy', 'k8s', 'config.yaml'));
+      const shipped = [compose?.[1], k8s?.[1]];
+      expect(shipped).toEqual([expect.any(String), expect.any(String)]);
+      expect(SHIPPED_JWT_SECRETS).toEqual(expect.arrayContaining(shipped));
+      for (const secret of shipped as string[]) {
+        let error: unknown;
+        try {
+          production(secret);
+        } catch (e) {
+          error = e;
+        }
+        expect(error).toBeInstanceOf(ConfigValidationError);
+        expect((error as ConfigValidationError).problems).toEqual([
+          expect.stringMatching(/^JWT_SECRET: is a sample or placeholder value/),
+        ]);
+        // The message never repeats the secret.
+        expect((error as Error).message).not.toContain(secret);
+      }
+    });
+
+    it.each([
+      'change-me-please-change-me-please-change-me',
+      'CHANGE-ME-0123456789abcdef0123456789abcdef',
+      'changeme0123456789abcdef0123456789abcdef',
+      'replace-me-0123456789abcdef0123456789abcdef',
+      'my-Example-secret-0123456789abcdef01234567',
+      'PLACEHOLDER0123456789abcdef0123456789abcdef',
+      'a-placeholder-jwt-secret-of-more-than-32-bytes',
+    ])('refuses %s in production', (secret) => {
+      expect(isPlaceholderSecret(secret)).toBe(true);
+      expect(() => production(secret)).toThrow(/JWT_SECRET: is a sample or placeholder value/);
+    });
+
+    it('accepts a random secret in production, and placeholders outside production', () => {
+      const random = 'Zq3v9J1kR7xT2mN8pL4wB6yC0dF5hG3sK9eA1uV7';
+      expect(isPlaceholderSecret(random)).toBe(false);
+      expect(production(random).jwt.secret).toBe(random);
+      for (const nodeEnv of ['development', 'test']) {
+        const config = loadConfig(
+          { NODE_ENV: nodeEnv, JWT_SECRET: SHIPPED_JWT_SECRETS[0] },
+          { cwd },
+        );
+        expect(config.jwt.secret).toBe(SHIPPED_JWT_SECRETS[0]);
+      }
+    });
+  });
+
+  describe('HTTP server limits and the metrics port', () => {
+    it('defaults: 20 s for headers, 30 s per request, 65 s keep-alive, 16 KiB of headers, metrics on 9464', () => {
+      const config = loadConfig({}, { cwd });
+      expect(config.http).toMatchObject({
+        headersTimeoutMs: 20_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 65_000,
+        maxHeaderBytes: 16_384,
+      });
+      expect(config.metricsPort).toBe(9464);
+      expect(loadConfig({ METRICS_PORT: '0' }, { cwd }).metricsPort).toBe(0);
+    });
+
+    it('refuses limits out of range, a headers timeout above the request timeout, and METRICS_PORT = PORT', () => {
+      let error: unknown;
+      try {
+        loadConfig(
+          {
+            HTTP_HEADERS_TIMEOUT_MS: '40000',
+            HTTP_REQUEST_TIMEOUT_MS: '30000',
+            HTTP_KEEP_ALIVE_TIMEOUT_MS: '0',
+            HTTP_MAX_HEADER_BYTES: '10',
+            PORT: '8080',
+            METRICS_PORT: '8080',
+          },
+          { cwd },
+        );
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigValidationError);
+      const problems = (error as ConfigValidationError).problems;
+      expect(problems).toHaveLength(4);
+      expect(problems).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^HTTP_KEEP_ALIVE_TIMEOUT_MS: must be an integer/),
+          expect.stringMatching(/^HTTP_MAX_HEADER_BYTES: must be an integer/),
+          expect.stringMatching(
+            /^HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS/,
+          ),
+          expect.stringMatching(/^METRICS_PORT: must differ from PORT/),
+        ]),
+      );
+      expect(() => loadConfig({ METRICS_PORT: '70000' }, { cwd })).toThrow(/METRICS_PORT/);
+    });
+  });
+
   it('documents every variable in .env.example', () => {
-    const example = readFileSync(join(__dirname, '..', '..', '..', '..', '.env.example'), 'utf8');
+    const example = repoFile('.env.example');
     const missing = Object.keys(ENV_DEFAULTS).filter(
       (name) => !new RegExp(`^${name}=`, 'm').test(example),
     );

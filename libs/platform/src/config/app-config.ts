@@ -12,6 +12,8 @@ export interface AppConfig {
   role: AppRole;
   port: number;
   workerPort: number;
+  /** Port of the API process's Prometheus endpoint (`/metrics`); 0 = not served. */
+  metricsPort: number;
   logLevel: string;
   databaseUrl: string;
   dbMigrateOnStart: boolean;
@@ -35,6 +37,14 @@ export interface AppConfig {
     bodyLimitBytes: number;
     trustProxy: boolean;
     corsOrigins: string[];
+    /** Time a client has to send the request line and headers (slowloris bound). */
+    headersTimeoutMs: number;
+    /** Time a client has to send the whole request (headers and body); responses are not bound. */
+    requestTimeoutMs: number;
+    /** How long an idle keep-alive connection stays open. */
+    keepAliveTimeoutMs: number;
+    /** Request line plus headers, at most (larger: 431). */
+    maxHeaderBytes: number;
   };
   shutdown: {
     readinessDelayMs: number;
@@ -108,6 +118,7 @@ export const ENV_DEFAULTS = {
   APP_ROLE: 'all',
   PORT: '3000',
   WORKER_PORT: '3001',
+  METRICS_PORT: '9464',
   LOG_LEVEL: 'info',
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/codelab',
   DB_MIGRATE_ON_START: 'true',
@@ -127,6 +138,10 @@ export const ENV_DEFAULTS = {
   HTTP_BODY_LIMIT_BYTES: '1048576',
   TRUST_PROXY: 'false',
   CORS_ORIGINS: '',
+  HTTP_HEADERS_TIMEOUT_MS: '20000',
+  HTTP_REQUEST_TIMEOUT_MS: '30000',
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+  HTTP_MAX_HEADER_BYTES: '16384',
   SHUTDOWN_READINESS_DELAY_MS: '0',
   SHUTDOWN_GRACE_MS: '25000',
   WORKER_CONCURRENCY: '8',
@@ -246,6 +261,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     role: r.oneOf<AppRole>('APP_ROLE', ['all', 'api', 'worker']),
     port: r.int('PORT', 0, 65535),
     workerPort: r.int('WORKER_PORT', 0, 65535),
+    metricsPort: r.int('METRICS_PORT', 0, 65535),
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     dbMigrateOnStart: r.bool('DB_MIGRATE_ON_START'),
@@ -273,6 +289,10 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
         .split(',')
         .map((o) => o.trim())
         .filter(Boolean),
+      headersTimeoutMs: r.int('HTTP_HEADERS_TIMEOUT_MS', 1_000, 600_000),
+      requestTimeoutMs: r.int('HTTP_REQUEST_TIMEOUT_MS', 1_000, 3_600_000),
+      keepAliveTimeoutMs: r.int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 1_000, 600_000),
+      maxHeaderBytes: r.int('HTTP_MAX_HEADER_BYTES', 1_024, 1024 * 1024),
     },
     shutdown: {
       readinessDelayMs: r.int('SHUTDOWN_READINESS_DELAY_MS', 0, 120_000),
@@ -349,6 +369,14 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     : hasKey
       ? 'openai'
       : 'local';
+  if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
+    r.problems.push(
+      `HTTP_HEADERS_TIMEOUT_MS: must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.http.requestTimeoutMs})`,
+    );
+  }
+  if (config.metricsPort !== 0 && config.metricsPort === config.port) {
+    r.problems.push(`METRICS_PORT: must differ from PORT (${config.port}); 0 turns it off`);
+  }
   if (config.testTools.enabled && nodeEnv === 'production')
     r.problems.push('TEST_TOOLS: test-only tools cannot be enabled when NODE_ENV=production');
   config.jwt.secret = resolveJwtSecret(r, nodeEnv, options);
@@ -356,11 +384,31 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   return config;
 }
 
+/**
+ * The JWT secrets our own samples ship (docker-compose.yml's fallback, the Secret in
+ * deploy/k8s/config.yaml): anyone can read them, so anyone could sign tokens with them.
+ */
+export const SHIPPED_JWT_SECRETS: readonly string[] = [
+  'change-me-to-a-32-byte-random-secret!!',
+  'replace-me-with-at-least-32-random-bytes',
+];
+const PLACEHOLDER_MARKERS = /change-?me|replace-?me|example|placeholder/i;
+
+/** True for a sample or placeholder secret, which production refuses. */
+export function isPlaceholderSecret(secret: string): boolean {
+  return SHIPPED_JWT_SECRETS.includes(secret.trim()) || PLACEHOLDER_MARKERS.test(secret);
+}
+
 function resolveJwtSecret(r: EnvReader, nodeEnv: NodeEnv, options: LoadConfigOptions): string {
   const explicit = r.raw('JWT_SECRET');
   if (explicit) {
     if (Buffer.byteLength(explicit) < 32) {
       r.problems.push('JWT_SECRET: must be at least 32 bytes');
+    }
+    if (nodeEnv === 'production' && isPlaceholderSecret(explicit)) {
+      r.problems.push(
+        'JWT_SECRET: is a sample or placeholder value (it is public); set a random one, e.g. `openssl rand -base64 48`',
+      );
     }
     return explicit;
   }

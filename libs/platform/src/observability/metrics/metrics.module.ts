@@ -1,4 +1,4 @@
-import { Global, Module, type OnModuleInit } from '@nestjs/common';
+import { type DynamicModule, Global, Module, type OnModuleInit } from '@nestjs/common';
 import { collectDefaultMetrics, register } from 'prom-client';
 import {
   makeCounterProvider,
@@ -6,7 +6,9 @@ import {
   PrometheusModule,
 } from '@willsoto/nestjs-prometheus';
 import { MetricsController } from './metrics.controller';
+import { MetricsServer } from './metrics-server';
 import {
+  HTTP_CLIENT_ERRORS,
   HTTP_REQUEST_DURATION,
   ISOLATION_DENIALS,
   RATE_LIMIT_REJECTIONS,
@@ -19,6 +21,11 @@ const platformMetrics = [
     help: 'HTTP request duration in seconds, by method, route template and status code',
     labelNames: ['method', 'route', 'status_code'],
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  }),
+  makeCounterProvider({
+    name: HTTP_CLIENT_ERRORS,
+    help: 'Connections the HTTP server cut before a request reached the app, by reason (timeout: headers or body too slow; headers_too_large; malformed)',
+    labelNames: ['reason'],
   }),
   makeCounterProvider({
     name: ISOLATION_DENIALS,
@@ -35,20 +42,39 @@ const platformMetrics = [
   }),
 ];
 
+/**
+ * Where a process serves `GET /metrics`: `app` as a route of its HTTP app (the worker, on
+ * WORKER_PORT), or `own-port` on a separate server (the API: METRICS_PORT, never the public port;
+ * the entry point starts the MetricsServer).
+ */
+export type MetricsEndpoint = 'app' | 'own-port';
+
 @Global()
-@Module({
-  imports: [
-    PrometheusModule.register({
-      path: '/metrics',
-      controller: MetricsController,
-      // Collected in onModuleInit below, minus the series promtool rejects.
-      defaultMetrics: { enabled: false },
-    }),
-  ],
-  providers: platformMetrics,
-  exports: platformMetrics,
-})
+@Module({})
 export class MetricsModule implements OnModuleInit {
+  static forRoot(endpoint: MetricsEndpoint): DynamicModule {
+    if (endpoint === 'own-port') {
+      return {
+        module: MetricsModule,
+        providers: [...platformMetrics, MetricsServer],
+        exports: [...platformMetrics, MetricsServer],
+      };
+    }
+    return {
+      module: MetricsModule,
+      imports: [
+        PrometheusModule.register({
+          path: '/metrics',
+          controller: MetricsController,
+          // Collected in onModuleInit below, minus the series promtool rejects.
+          defaultMetrics: { enabled: false },
+        }),
+      ],
+      providers: platformMetrics,
+      exports: platformMetrics,
+    };
+  }
+
   onModuleInit(): void {
     if (register.getSingleMetric('process_cpu_user_seconds_total')) return;
     collectDefaultMetrics({ register });
