@@ -218,6 +218,15 @@ describe('worker crashes and pauses (fault)', () => {
           running: k.running,
         })),
         replacement_errors: replacementErrors.slice(0, 2).map((e) => String(e).slice(0, 500)),
+        // What a run left behind looks like (to tell slow from stuck).
+        unfinished: await db.query(
+          `select r.id, r.status, r.executions, r.dispatches, r.lease_epoch, r.worker_id,
+             extract(epoch from (now() - r.started_at))::int as started_s_ago,
+             extract(epoch from (now() - r.heartbeat_at))::int as heartbeat_s_ago,
+             (select count(*)::int from run_outbox o where o.run_id = r.id) as outbox
+           from runs r where r.id = any($1::uuid[]) and r.status in ('queued', 'running')`,
+          [ids],
+        ),
         worker_top_log_messages: fleet.slots.map((_, i) => fleet.topMessages(i, 5)),
       });
 

@@ -204,19 +204,20 @@ export class AgentRunHandler implements RunHandler {
     const warnings: RunWarning[] = [];
     if (prompt.memoryUnavailable)
       warnings.push(this.memoryDegraded('recall', run, prompt.memoryUnavailable));
-    const project = await this.queries
-      .execute(new GetOwnedProjectQuery(run.projectId, run.ownerId))
-      .catch((error: unknown) => {
-        if (error instanceof ResourceNotFoundError) return null;
-        throw error;
-      });
-    if (!project)
-      return {
-        kind: 'failed',
-        error: { code: 'PROJECT_NOT_FOUND', message: 'The project was deleted' },
-      };
-    const box = this.toolBox(agent, settingsOf(project));
-    const tools = box.tools;
+    const tools = this.tools.available(agent.tools);
+    // The project's settings matter only once the model calls tools: read then, once.
+    let box: ToolBox | null | undefined;
+    const boxOf = async () => {
+      if (box !== undefined) return box;
+      const project = await this.queries
+        .execute(new GetOwnedProjectQuery(run.projectId, run.ownerId))
+        .catch((error: unknown) => {
+          if (error instanceof ResourceNotFoundError) return null;
+          throw error;
+        });
+      box = project ? this.toolBox(agent, settingsOf(project), tools) : null;
+      return box;
+    };
 
     for (;;) {
       // Shutting down: stop between steps; another worker resumes from the journal.
@@ -243,7 +244,13 @@ export class AgentRunHandler implements RunHandler {
       // The last allowed turn still asks for tools: stop before running them.
       if (turns.length >= agent.maxSteps) return this.tooManySteps(agent, turns);
 
-      const parked = await this.toolCalls(ctx, agent, box, last.seq, calls, steps);
+      const withSettings = await boxOf();
+      if (!withSettings)
+        return {
+          kind: 'failed',
+          error: { code: 'PROJECT_NOT_FOUND', message: 'The project was deleted' },
+        };
+      const parked = await this.toolCalls(ctx, agent, withSettings, last.seq, calls, steps);
       if (parked) return parked;
       // Every call of that turn has its result: the next model turn follows them.
       const outcome = await this.modelTurn(
@@ -767,10 +774,10 @@ export class AgentRunHandler implements RunHandler {
   }
 
   /** The agent's tools in this project: what is registered, and the project's limits. */
-  private toolBox(agent: Agent, settings: ProjectSettings): ToolBox {
+  private toolBox(agent: Agent, settings: ProjectSettings, tools: Tool[]): ToolBox {
     const denied = settings.agent_denied_paths;
     return {
-      tools: this.tools.available(agent.tools),
+      tools,
       project: {
         commandsEnabled: settings.commands_enabled,
         commandsNeedApproval: settings.commands_need_approval,

@@ -145,22 +145,26 @@ describe('RunSlots (real Redis)', () => {
     const held = request(randomUUID(), 2);
     expect(await crashed.slots.acquire(held)).toBe('ok');
     // Alive: not reaped (earlier tests' dead workers may be).
-    expect(await slots.reapDeadWorkers()).not.toContain(held.agentId);
+    expect((await slots.reapDeadWorkers()).agents).not.toContain(held.agentId);
 
     await crashed.beat.stop({ deregister: false });
     const deadline = Date.now() + 3_000;
-    let freed = await slots.reapDeadWorkers();
-    while (!freed.includes(held.agentId) && Date.now() < deadline) {
+    let reaped = await slots.reapDeadWorkers();
+    while (!reaped.agents.includes(held.agentId) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 50));
-      freed = await slots.reapDeadWorkers();
+      reaped = await slots.reapDeadWorkers();
     }
-    expect(freed).toEqual([held.agentId]);
+    expect(reaped.agents).toEqual([held.agentId]);
+    // The execution it abandoned, for re-dispatch.
+    expect(reaped.abandoned).toEqual([
+      { runId: held.runId, dispatch: held.dispatch, workerId: crashed.beat.workerId },
+    ]);
     expect(await slots.agentHolders(held.agentId)).toEqual([]);
     expect(
       await redis.exists(`${config.redisKeyPrefix}workers:holds:${crashed.beat.workerId}`),
     ).toBe(0);
     // Reaped once: another reaper finds nothing.
-    expect(await crashed.slots.reapDeadWorkers()).toEqual([]);
+    expect(await crashed.slots.reapDeadWorkers()).toEqual({ agents: [], abandoned: [] });
   });
 
   it('a graceful stop marks the worker dead at once, and a release drops the hold', async () => {
@@ -171,7 +175,7 @@ describe('RunSlots (real Redis)', () => {
     expect(await leaving.slots.acquire(released)).toBe('ok');
     await leaving.slots.release(released);
     await leaving.beat.stop();
-    const freed = await slots.reapDeadWorkers();
+    const { agents: freed } = await slots.reapDeadWorkers();
     expect(freed).toContain(held.agentId);
     expect(freed).not.toContain(released.agentId);
   });
@@ -184,7 +188,7 @@ describe('RunSlots (real Redis)', () => {
     await paused.beat.stop({ deregister: false });
     const reapedWithin = async (ms: number) => {
       const deadline = Date.now() + ms;
-      while (!(await slots.reapDeadWorkers()).includes(agent) && Date.now() < deadline)
+      while (!(await slots.reapDeadWorkers()).agents.includes(agent) && Date.now() < deadline)
         await new Promise((resolve) => setTimeout(resolve, 50));
     };
     // Reaped while paused; nobody took the agent's only slot.

@@ -76,9 +76,11 @@ return 1
 
 const REAP = `${REDIS_NOW_MS}
 -- KEYS: alive set; ARGV: key prefix. Frees the slots of workers whose liveness lapsed; removing a
--- worker from the alive set is the claim, so each dead worker is reaped once.
+-- worker from the alive set is the claim, so each dead worker is reaped once. Returns the agents
+-- freed and the executions the dead workers held ("<run id>:<dispatch>|<worker>").
 local now = now_ms()
 local freed = {}
+local held = {}
 for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 10)) do
   redis.call('ZREM', KEYS[1], w)
   local holds = ARGV[1] .. 'workers:holds:' .. w
@@ -87,11 +89,12 @@ for _, w in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0,
     if agent then
       redis.call('ZREM', ARGV[1] .. 'slots:agent:' .. agent, run .. '|' .. w)
       table.insert(freed, agent)
+      table.insert(held, run .. '|' .. w)
     end
   end
   redis.call('DEL', holds)
 end
-return freed
+return {freed, held}
 `;
 
 export type AcquireResult = 'ok' | 'busy' | 'agent';
@@ -171,14 +174,22 @@ export class RunSlots implements OnApplicationShutdown {
    * Frees the slots of workers whose liveness lapsed (any live worker may call it; each dead
    * worker is reaped once) and returns the agents that got room.
    */
-  async reapDeadWorkers(): Promise<string[]> {
-    const freed = (await this.redis.eval(
+  /** Frees dead workers' slots: the agents freed, and the executions they abandoned. */
+  async reapDeadWorkers(): Promise<{
+    agents: string[];
+    abandoned: { runId: string; dispatch: number; workerId: string }[];
+  }> {
+    const [freed, held] = (await this.redis.eval(
       REAP,
       1,
       this.liveness.key,
       this.config.redisKeyPrefix,
-    )) as string[];
-    return [...new Set(freed)];
+    )) as [string[], string[]];
+    const abandoned = held.flatMap((entry) => {
+      const m = /^(.+):(\d+)\|(.+)$/.exec(entry);
+      return m ? [{ runId: m[1], dispatch: Number(m[2]), workerId: m[3] }] : [];
+    });
+    return { agents: [...new Set(freed)], abandoned };
   }
 
   async release(r: SlotRequest): Promise<void> {

@@ -8,11 +8,13 @@ import { ThrottledLog } from '@codelab/platform';
 import { RunQueue } from '../execution/run-queue';
 import { RunSlots } from '../execution/run-slots';
 import { WorkerLiveness } from '../execution/worker-liveness';
+import { RunLifecycle } from '../lifecycle/run-lifecycle';
 
 /**
  * Every worker looks for dead ones at its own beat: the first to see a worker whose liveness lapsed
- * frees that worker's slots and promotes the runs waiting for them, so a crash costs its agents
- * the liveness TTL, not a lease TTL plus a polling delay.
+ * frees that worker's slots, re-dispatches the runs it was executing and promotes the runs waiting
+ * for its slots, so a crash costs its runs and agents the liveness TTL, not a job lock or a lease
+ * TTL plus a polling delay.
  */
 @Injectable()
 export class DeadWorkerReaper implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -25,6 +27,7 @@ export class DeadWorkerReaper implements OnApplicationBootstrap, OnApplicationSh
     private readonly slots: RunSlots,
     private readonly queue: RunQueue,
     private readonly liveness: WorkerLiveness,
+    private readonly lifecycle: RunLifecycle,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -40,10 +43,13 @@ export class DeadWorkerReaper implements OnApplicationBootstrap, OnApplicationSh
     if (this.reaping) return;
     this.reaping = true;
     try {
-      const freed = await this.slots.reapDeadWorkers();
-      if (freed.length === 0) return;
-      this.logger.warn(`Freed the slots of dead workers (agents: ${freed.length})`);
-      for (const agentId of freed)
+      const { agents, abandoned } = await this.slots.reapDeadWorkers();
+      if (agents.length === 0) return;
+      this.logger.warn(`Freed the slots of dead workers (agents: ${agents.length})`);
+      // What they were running starts again at once (from its journal) on a live worker.
+      for (const a of abandoned)
+        await this.lifecycle.redispatchAbandoned(a.runId, a.dispatch, a.workerId);
+      for (const agentId of agents)
         await this.slots.wake(agentId, 4, (jobId) => this.queue.promote(jobId));
     } catch (error) {
       this.throttled.warn('reap', `Reaping dead workers failed: ${(error as Error).message}`);

@@ -309,6 +309,32 @@ export class RunLifecycle {
    * left behind only makes the relay re-add a job that exists, a no-op. On failure the relay
    * retries.
    */
+  /**
+   * A dead worker's execution: its run gets a fresh dispatch at once, instead of waiting for the
+   * job's lock to lapse; the stale job then finds nothing to do. Only if nobody took the run over
+   * meanwhile (same dispatch, still that worker's, still running). A worker wrongly declared dead
+   * is fenced by the lease epoch of the new claim.
+   */
+  async redispatchAbandoned(runId: string, dispatch: number, workerId: string): Promise<boolean> {
+    const [row] = await this.em
+      .fork()
+      .getConnection()
+      .execute<{ dispatch: number }[]>(
+        `with bumped as (
+           update runs set dispatches = dispatches + 1
+           where id = ? and dispatches = ? and worker_id = ? and status = 'running'
+           returning id, dispatches
+         )
+         insert into run_outbox (run_id, dispatch) select id, dispatches from bumped
+         on conflict (run_id) do update set dispatch = excluded.dispatch, attempts = 0, created_at = now()
+         returning dispatch`,
+        [runId, dispatch, workerId],
+      );
+    if (!row) return false;
+    await this.enqueue({ runId, dispatch: row.dispatch });
+    return true;
+  }
+
   async enqueue(d: Dispatch): Promise<void> {
     if (await this.queue.enqueue(d.runId, d.dispatch)) this.clearOutbox(d);
   }
