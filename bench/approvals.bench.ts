@@ -51,17 +51,13 @@
  */
 import 'reflect-metadata';
 import { type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import {
   createBenchProject,
-  databaseUrl,
   dropDatabase,
   freePort,
   http,
@@ -70,6 +66,7 @@ import {
   REDIS_URL,
   startProcess,
   waitUntil,
+  benchSetup,
 } from './support';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -456,23 +453,9 @@ interface Result {
 }
 
 async function main(): Promise<void> {
-  const tag = randomBytes(4).toString('hex');
-  const dbName = `codelab_bench_approvals_${tag}`;
-  const prefix = `codelab-bench:${tag}:`;
-  const dir = mkdtempSync(join(tmpdir(), `codelab-bench-${tag}-`));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const dbUrl = databaseUrl(dbName);
-  const common = {
-    DATABASE_URL: dbUrl,
-    REDIS_URL,
-    REDIS_KEY_PREFIX: prefix,
-    JWT_SECRET: randomBytes(32).toString('hex'),
-    RATE_LIMIT_PER_WINDOW: '1000000',
-    RATE_LIMIT_AUTH_PER_WINDOW: '1000000',
-    OFFLINE_LLM_TOKEN_DELAY_MS: '0',
-    WORKSPACES_DIR: join(dir, 'workspaces'),
-  };
+  const setup = await benchSetup('approvals');
+  const { tag, dbName, prefix, dir, port, base, dbUrl } = setup;
+  const common = setup.env;
   // The API serves /metrics (the SSE client gauge) on its own port.
   const metricsPort = await freePort();
   metricsBase = `http://127.0.0.1:${metricsPort}`;

@@ -68,18 +68,8 @@
  */
 import 'reflect-metadata';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import {
-  existsSync,
-  mkdtempSync,
-  writeFileSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  unlinkSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -90,7 +80,6 @@ import type { Probe, ProbedCall, ProbedStatement } from './probe';
 import {
   atFixedRate,
   createBenchProject,
-  databaseUrl,
   dropDatabase,
   freePort,
   http,
@@ -99,6 +88,7 @@ import {
   REDIS_URL,
   startProcess,
   waitUntil,
+  benchSetup,
 } from './support';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -208,25 +198,13 @@ interface Ctx {
 }
 
 async function main(): Promise<void> {
-  const tag = randomBytes(4).toString('hex');
-  const dbName = `codelab_bench_${tag}`;
-  const prefix = `codelab-bench:${tag}:`;
-  const dir = mkdtempSync(join(tmpdir(), `codelab-bench-${tag}-`));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const dbUrl = databaseUrl(dbName);
+  const setup = await benchSetup('');
+  const { tag, dbName, prefix, dir, port, base, dbUrl } = setup;
   const common = {
-    DATABASE_URL: dbUrl,
-    REDIS_URL,
-    REDIS_KEY_PREFIX: prefix,
-    JWT_SECRET: randomBytes(32).toString('hex'),
-    RATE_LIMIT_PER_WINDOW: '1000000',
-    RATE_LIMIT_AUTH_PER_WINDOW: '1000000',
-    OFFLINE_LLM_TOKEN_DELAY_MS: '0',
+    ...setup.env,
     // The API validates agents' tool lists against it; the worker registers the tools.
     TEST_TOOLS: 'true',
     TEST_TOOLS_DIR: join(dir, 'test-tools'),
-    WORKSPACES_DIR: join(dir, 'workspaces'),
   };
   const probeArgs = ['--require', join(__dirname, 'probe.js')];
   const apiProbe = join(dir, 'api-probe.json');

@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 
@@ -124,4 +127,29 @@ export async function createBenchProject(
   const agents = (await http<{ items: { id: string }[] }>('GET', url, undefined, token)).body.items;
   for (const a of agents) await http('PATCH', `${url}/${a.id}`, { concurrency_limit: 32 }, token);
   return { token, project, agents };
+}
+
+/**
+ * What every product benchmark starts from: a tag, its own database and Redis key prefix, a
+ * scratch directory, a port, and the environment its product processes share (lenient rate
+ * limits, the offline model at 0 ms per token, workspaces in the scratch directory).
+ */
+export async function benchSetup(name: string) {
+  const tag = randomBytes(4).toString('hex');
+  const dbName = `codelab_bench_${name ? `${name}_` : ''}${tag}`;
+  const prefix = `codelab-bench:${tag}:`;
+  const dir = mkdtempSync(join(tmpdir(), `codelab-bench-${tag}-`));
+  const port = await freePort();
+  const dbUrl = databaseUrl(dbName);
+  const env: Record<string, string> = {
+    DATABASE_URL: dbUrl,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    RATE_LIMIT_PER_WINDOW: '1000000',
+    RATE_LIMIT_AUTH_PER_WINDOW: '1000000',
+    OFFLINE_LLM_TOKEN_DELAY_MS: '0',
+    WORKSPACES_DIR: join(dir, 'workspaces'),
+  };
+  return { tag, dbName, prefix, dir, port, base: `http://127.0.0.1:${port}`, dbUrl, env };
 }
