@@ -142,6 +142,30 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
     execute: (args, context) => guarded(() => tool.plan(args, context)).then(runPlan),
   });
 
+  /** `expected_sha256`, when given, must be the file's current version (null: no file). */
+  const checkExpected = (path: string, args: Record<string, unknown>, current: string | null) => {
+    const expected = args.expected_sha256 as string | undefined;
+    if (expected !== undefined && expected !== current)
+      throw new WorkspacePreconditionFailedError(path, expected, current);
+  };
+
+  /** A whole-file write, applied only over the version it was planned on. */
+  const plannedWrite = (
+    context: ToolContext,
+    path: string,
+    before: string | null,
+    content: Buffer,
+    output: Record<string, unknown>,
+  ) => {
+    const after = sha256(content);
+    return planned(
+      [{ path, before, after }],
+      { path, sha256: after, bytes: content.length, ...output },
+      () => files.write(context.projectId, path, content, before, { resolved: true }),
+      context,
+    );
+  };
+
   const writeFile = changeTool({
     name: 'write_file',
     description:
@@ -157,17 +181,10 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       const path = await allowed(context, args.path);
       if (isResult(path)) return path;
       const before = await files.versionOf(context.projectId, path);
-      const expected = args.expected_sha256 as string | undefined;
-      if (expected !== undefined && expected !== before)
-        throw new WorkspacePreconditionFailedError(path, expected, before);
-      const content = Buffer.from(String(args.content), 'utf8');
-      const after = sha256(content);
-      return planned(
-        [{ path, before, after }],
-        { path, sha256: after, bytes: content.length, created: before === null },
-        () => files.write(context.projectId, path, content, before, { resolved: true }),
-        context,
-      );
+      checkExpected(path, args, before);
+      return plannedWrite(context, path, before, Buffer.from(String(args.content), 'utf8'), {
+        created: before === null,
+      });
     },
   });
 
@@ -200,35 +217,23 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       const path = await allowed(context, args.path);
       if (isResult(path)) return path;
       const file = await files.read(context.projectId, path);
-      const expected = args.expected_sha256 as string | undefined;
-      if (expected !== undefined && expected !== file.sha256)
-        throw new WorkspacePreconditionFailedError(path, expected, file.sha256);
+      checkExpected(path, args, file.sha256);
       let text = file.content.toString('utf8');
       const edits = args.edits as { search: string; replace: string }[];
       for (const [i, edit] of edits.entries()) {
-        const first = text.indexOf(edit.search);
-        const count =
-          first < 0
-            ? 0
-            : first === text.lastIndexOf(edit.search)
-              ? 1
-              : text.split(edit.search).length - 1;
+        const count = text.split(edit.search).length - 1;
         if (count !== 1)
           return {
             kind: 'error',
             code: 'EDIT_NOT_APPLIED',
             message: `Edit ${i + 1} of ${edits.length}: its search text ${count === 0 ? 'was not found' : `occurs ${count} times`} in "${path}"${count > 1 ? '; include more context to make it unique' : ''}. Nothing was changed.`,
           } satisfies ToolResult;
-        text = text.slice(0, first) + edit.replace + text.slice(first + edit.search.length);
+        const at = text.indexOf(edit.search);
+        text = text.slice(0, at) + edit.replace + text.slice(at + edit.search.length);
       }
-      const content = Buffer.from(text, 'utf8');
-      const after = sha256(content);
-      return planned(
-        [{ path, before: file.sha256, after }],
-        { path, sha256: after, bytes: content.length, edits_applied: edits.length },
-        () => files.write(context.projectId, path, content, file.sha256, { resolved: true }),
-        context,
-      );
+      return plannedWrite(context, path, file.sha256, Buffer.from(text, 'utf8'), {
+        edits_applied: edits.length,
+      });
     },
   });
 
@@ -246,10 +251,8 @@ export function fileTools(files: WorkspaceFiles): Tool[] {
       const path = await allowed(context, args.path, 'path', false);
       if (isResult(path)) return path;
       const before = await files.versionOf(context.projectId, path);
-      const expected = args.expected_sha256 as string | undefined;
       if (before === null) throw new WorkspaceEntryNotFoundError(path);
-      if (expected !== undefined && expected !== before)
-        throw new WorkspacePreconditionFailedError(path, expected, before);
+      checkExpected(path, args, before);
       return planned(
         [{ path, before, after: null }],
         { path, deleted: true },
