@@ -10,6 +10,7 @@ import { AgentMemory } from '@codelab/memory';
 import { RunDispatch, Run, RunStep } from '@codelab/runs';
 import { ChatSession, IdempotencyRecord, Message } from '@codelab/sessions';
 import { Approval } from '@codelab/approvals';
+import { AgentSwitch } from '@codelab/handoffs';
 import { MIGRATIONS } from './migrations';
 
 /** Every entity of every feature; the one list both the app and the migrator use. */
@@ -28,6 +29,7 @@ export const ENTITIES = [
   DomainEventRecord,
   DomainEventHandling,
   Approval,
+  AgentSwitch,
 ];
 
 /** MikroORM options for a validated AppConfig (the app, tests and migration scripts share it). */

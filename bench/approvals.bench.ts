@@ -53,7 +53,6 @@ import 'reflect-metadata';
 import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import {
@@ -67,7 +66,9 @@ import {
   startProcess,
   waitUntil,
   benchSetup,
+  deleteRedisKeys,
 } from './support';
+import { EventStream, type Frame } from './event-stream';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const N = num('BENCH_APPROVALS', 200);
@@ -76,7 +77,6 @@ const ROUNDS = Math.max(1, num('BENCH_APPROVALS_ROUNDS', 4));
 const PAUSE_MS = num('BENCH_APPROVALS_PAUSE_MS', 50);
 const WORKER_CONCURRENCY = num('BENCH_WORKER_CONCURRENCY', 8);
 const GOAL_P95_MS = 250;
-const SAMPLE_TIMEOUT_MS = 30_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const f1 = (ms: number) => (Number.isFinite(ms) ? `${ms.toFixed(1)} ms` : 'n/a');
@@ -87,122 +87,6 @@ function machineCpu(): { busy: number; total: number } {
   const n = v.map(Number);
   const total = n.reduce((a, b) => a + b, 0);
   return { busy: total - n[3] - n[4], total };
-}
-
-interface Envelope {
-  type: string;
-  session_id: string;
-  run_id: string | null;
-  agent_id: string | null;
-  ts: string;
-  payload: Record<string, unknown>;
-}
-
-interface Frame {
-  id: string;
-  type: string;
-  data: Envelope;
-  /** Arrival: performance.now() and Date.now() when the chunk carrying it was read. */
-  perf: number;
-  wall: number;
-}
-
-/** One SSE connection; frames in order of arrival, and waiting for one that matches. */
-class EventStream {
-  readonly frames: Frame[] = [];
-  private waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
-
-  private constructor(private readonly close_: () => void) {}
-
-  static open(url: string, token: string): Promise<EventStream> {
-    return new Promise((resolve, reject) => {
-      let stream: EventStream | undefined;
-      const req = request(
-        url,
-        {
-          headers: { accept: 'text/event-stream', authorization: `Bearer ${token}` },
-          agent: false,
-        },
-        (res) => {
-          if (res.statusCode !== 200) {
-            res.resume();
-            return reject(new Error(`SSE answered ${res.statusCode}`));
-          }
-          stream = new EventStream(() => req.destroy());
-          const s = stream;
-          let buffer = '';
-          res.setEncoding('utf8');
-          res.on('error', () => undefined);
-          res.on('data', (chunk: string) => {
-            const perf = performance.now();
-            const wall = Date.now();
-            buffer += chunk;
-            let i: number;
-            while ((i = buffer.indexOf('\n\n')) >= 0) {
-              const frame = buffer.slice(0, i);
-              buffer = buffer.slice(i + 2);
-              const type = /^event: (.*)$/m.exec(frame)?.[1];
-              const data = /^data: (.*)$/m.exec(frame)?.[1];
-              if (!type || !data) continue; // retry hints, heartbeats
-              s.push({
-                id: /^id: (.*)$/m.exec(frame)?.[1] ?? '',
-                type,
-                data: JSON.parse(data) as Envelope,
-                perf,
-                wall,
-              });
-            }
-          });
-          resolve(s);
-        },
-      );
-      req.on('error', (error) => {
-        if (!stream) reject(error);
-      });
-      req.end();
-    });
-  }
-
-  private push(frame: Frame): void {
-    this.frames.push(frame);
-    this.waiters = this.waiters.filter((w) => {
-      if (!w.match(frame)) return true;
-      w.resolve(frame);
-      return false;
-    });
-  }
-
-  /** The first frame (already arrived or still to come) that matches. */
-  waitFor(what: string, match: (f: Frame) => boolean, timeoutMs = SAMPLE_TIMEOUT_MS) {
-    const seen = this.frames.find(match);
-    if (seen) return Promise.resolve(seen);
-    return new Promise<Frame>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `timed out waiting for ${what}; got ${this.frames.map((f) => f.type).join(', ')}`,
-            ),
-          ),
-        timeoutMs,
-      );
-      this.waiters.push({
-        match,
-        resolve: (f) => {
-          clearTimeout(timer);
-          resolve(f);
-        },
-      });
-    });
-  }
-
-  first(match: (f: Frame) => boolean): Frame | undefined {
-    return this.frames.find(match);
-  }
-
-  close(): void {
-    this.close_();
-  }
 }
 
 const FINAL_EVENTS = ['run_completed', 'run_failed', 'run_cancelled'];
@@ -433,17 +317,6 @@ async function attachJobs(ctx: Ctx, samples: Sample[]): Promise<void> {
     s.jobAdded = timestamp ? Number(timestamp) : undefined;
     s.processedOn = processedOn ? Number(processedOn) : undefined;
   }
-}
-
-async function deleteRedisKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
 }
 
 interface Result {

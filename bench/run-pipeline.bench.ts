@@ -72,7 +72,6 @@ import { once } from 'node:events';
 import { existsSync, writeFileSync, readdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Queue, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 import { Client } from 'pg';
 import { createBareAccept, redisOptions } from './bare-accept';
 import { printProfileSummary, summariseCpuProfile } from './cpu-profile';
@@ -89,6 +88,7 @@ import {
   startProcess,
   waitUntil,
   benchSetup,
+  deleteRedisKeys,
 } from './support';
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -410,17 +410,6 @@ async function clearBacklog(ctx: Ctx): Promise<void> {
   });
   await queue.drain(true);
   await queue.close();
-}
-
-async function deleteRedisKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
 }
 
 async function startBareServer(ctx: Ctx): Promise<{ base: string; child: ChildProcess }> {

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
@@ -152,4 +153,16 @@ export async function benchSetup(name: string) {
     WORKSPACES_DIR: join(dir, 'workspaces'),
   };
   return { tag, dbName, prefix, dir, port, base: `http://127.0.0.1:${port}`, dbUrl, env };
+}
+
+/** Removes the benchmark's Redis keys (its own prefix). */
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
 }

@@ -7,6 +7,7 @@ import { Migration20261123133334_run_lease_epoch } from './Migration202611231333
 import { Migration20261123144701_run_engine_v2 } from './Migration20261123144701_run_engine_v2';
 import { Migration20261123171346_project_settings } from './Migration20261123171346_project_settings';
 import { Migration20261123173624_approvals } from './Migration20261123173624_approvals';
+import { Migration20261123200000_handoffs } from './Migration20261123200000_handoffs';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121232929_initial', class: Migration20261121232929_initial },
@@ -28,4 +29,5 @@ export const MIGRATIONS: MigrationObject[] = [
     class: Migration20261123171346_project_settings,
   },
   { name: 'Migration20261123173624_approvals', class: Migration20261123173624_approvals },
+  { name: 'Migration20261123200000_handoffs', class: Migration20261123200000_handoffs },
 ];

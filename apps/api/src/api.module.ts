@@ -13,6 +13,7 @@ import { SessionsHttpModule } from '@codelab/sessions';
 import { StreamingModule } from '@codelab/streaming';
 import { WorkspaceHttpModule } from '@codelab/workspace';
 import { ApprovalsHttpModule } from '@codelab/approvals';
+import { HandoffsHttpModule } from '@codelab/handoffs';
 import { createOrmConfig } from '../../../mikro-orm.config';
 import { WorkerModule } from '../../worker/src/worker.module';
 
@@ -32,6 +33,7 @@ export class ApiModule {
         SessionsHttpModule,
         WorkspaceHttpModule,
         ApprovalsHttpModule,
+        HandoffsHttpModule,
         StreamingModule,
         ...(config.role === 'all' ? [WorkerModule] : []),
       ],

@@ -6,6 +6,7 @@ import { SessionsWorkerModule } from '@codelab/sessions';
 import { StreamingModule } from '@codelab/streaming';
 import { WorkspaceModule } from '@codelab/workspace';
 import { ApprovalsWorkerModule } from '@codelab/approvals';
+import { HandoffsModule } from '@codelab/handoffs';
 
 /**
  * Background processing: the run engine with its handlers (agent runs; orchestration later),
@@ -22,6 +23,8 @@ import { ApprovalsWorkerModule } from '@codelab/approvals';
     WorkspaceModule,
     // Approval deadlines and the sweeper.
     ApprovalsWorkerModule,
+    // The agent switch saga.
+    HandoffsModule,
     // Runs publish session events; StreamingModule appends them to Redis Streams.
     StreamingModule,
   ],

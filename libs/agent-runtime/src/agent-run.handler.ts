@@ -5,6 +5,7 @@ import {
   AIMessage,
   type AIMessageChunk,
   type BaseMessage,
+  HumanMessage,
   ToolMessage,
 } from '@langchain/core/messages';
 import type { EntityManager } from '@mikro-orm/postgresql';
@@ -39,6 +40,7 @@ import {
   type RunContext,
   type RunHandler,
   RunKind,
+  RunLifecycle,
   ListChildRunsQuery,
   RunYieldSignal,
   FINAL_RUN_STATUSES,
@@ -48,6 +50,7 @@ import {
   type RunStep,
   type RunUsage,
   type RunWarning,
+  type FencedTx,
   StepEffect,
   StepKind,
   StepStatus,
@@ -62,8 +65,10 @@ import {
   type ToolCallRecord,
 } from '@codelab/sessions';
 import {
+  DELEGATE,
   decideToolCall,
   findTool,
+  SWITCH_AGENT,
   type Tool,
   type ToolContext,
   type ToolResult,
@@ -75,6 +80,7 @@ import {
   TOOL_CALLS,
   TOOL_DURATION,
 } from './agent-runtime.metrics';
+import { HandOffs, handoverOf, RESULT_REPAIR, type TaskInput, taskOf } from './handoffs/hand-offs';
 import { PromptBuilder } from './prompt-builder';
 import { TokenBatcher } from './token-batcher';
 
@@ -146,12 +152,19 @@ export class AgentRunHandler implements RunHandler {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly approvals: ApprovalRequests,
     private readonly deadlines: ApprovalDeadlines,
+    private readonly handoffs: HandOffs,
+    private readonly lifecycle: RunLifecycle,
     @InjectMetric(APPROVALS_REQUESTED) private readonly approvalsRequested: Counter<string>,
     @InjectMetric(MEMORY_UNAVAILABLE) private readonly memoryUnavailable: Counter<string>,
     @InjectMetric(AGENT_STEP_TIME) private readonly stepTime: Histogram<string>,
     @InjectMetric(TOOL_CALLS) private readonly toolCallCount: Counter<string>,
     @InjectMetric(TOOL_DURATION) private readonly toolDuration: Histogram<string>,
   ) {}
+
+  /** The same loop registered for another run kind (delegated tasks). */
+  forKind(kind: RunKind): RunHandler {
+    return { kind, prepare: (run) => this.prepare(run), execute: (ctx) => this.execute(ctx) };
+  }
 
   /** Ownership is re-checked from PostgreSQL: the session and the agent, by the run's owner. */
   async prepare(run: Run): Promise<Preparation> {
@@ -191,16 +204,20 @@ export class AgentRunHandler implements RunHandler {
         kind: 'failed',
         error: { code: 'AGENT_NOT_FOUND', message: 'The agent was deleted' },
       };
+    // A conversation run answers a user message; a delegated task does what its input asks.
+    const task = taskOf(run);
     const input = run.inputMessageId
       ? await this.messages.get(run.sessionId, run.inputMessageId)
       : null;
-    if (!input)
+    if (!input && !task)
       return {
         kind: 'failed',
         error: { code: 'INPUT_NOT_FOUND', message: 'The message to answer is gone' },
       };
 
-    const prompt = await this.prompts.build(agent, run.sessionId, input);
+    const prompt = task
+      ? this.prompts.buildTask(agent, task)
+      : await this.prompts.build(agent, run.sessionId, input!, handoverOf(run));
     const warnings: RunWarning[] = [];
     if (prompt.memoryUnavailable)
       warnings.push(this.memoryDegraded('recall', run, prompt.memoryUnavailable));
@@ -240,7 +257,15 @@ export class AgentRunHandler implements RunHandler {
         };
 
       const calls = (last.result?.tool_calls as ToolCallRecord[] | undefined) ?? [];
-      if (calls.length === 0) return this.finish(ctx, agent, input, last, turns, warnings);
+      if (calls.length === 0 && task) {
+        const settled = await this.finishTask(ctx, agent, task, last, turns, steps);
+        if (typeof settled !== 'number') return settled;
+        // The result did not match `returns`: one more turn, told what was wrong.
+        const outcome = await this.modelTurn(ctx, agent, prompt, tools, settled + 1, warnings);
+        if (outcome) return outcome;
+        continue;
+      }
+      if (calls.length === 0) return this.finish(ctx, agent, input!, last, turns, warnings);
       // The last allowed turn still asks for tools: stop before running them.
       if (turns.length >= agent.maxSteps) return this.tooManySteps(agent, turns);
 
@@ -368,6 +393,7 @@ export class AgentRunHandler implements RunHandler {
         agentName: agent.name,
         runId: run.id,
         stepSeq: seq,
+        internal: run.kind === RunKind.Task,
         toolCalls: toolCalls.length ? toolCalls : null,
         metadata: {
           model: agent.model,
@@ -420,6 +446,7 @@ export class AgentRunHandler implements RunHandler {
     steps: RunStep[],
   ): Promise<RunOutcome | null> {
     const bySeq = new Map(steps.map((s) => [s.seq, s]));
+    let delegates = 0;
     const todo = calls.map((call, i) => ({
       call,
       seq: turnSeq + 1 + i,
@@ -428,7 +455,14 @@ export class AgentRunHandler implements RunHandler {
         call.name,
         box.tools.find((t) => t.name === call.name),
       ),
+      // Its place among the turn's delegate calls (the fan-out limit counts them).
+      delegateIndex: call.name === DELEGATE ? delegates++ : -1,
     }));
+    // Switched already (the run stopped before it could complete): the switch was its last step.
+    const switched = todo.find(
+      (t) => t.call.name === SWITCH_AGENT && t.step?.status === StepStatus.Succeeded,
+    );
+    if (switched) return this.completedBySwitch(ctx);
     let i = 0;
     while (i < todo.length) {
       if (todo[i].step?.status === StepStatus.Awaiting) {
@@ -458,6 +492,34 @@ export class AgentRunHandler implements RunHandler {
         );
         if (waiting) return waiting;
         i++;
+        continue;
+      }
+      if (todo[i].call.name === DELEGATE) {
+        // Consecutive delegate calls all start their child before the run parks: they run in
+        // parallel (each in a lane of its own, within its agent's concurrency limit).
+        let parked: RunOutcome | null = null;
+        while (
+          i < todo.length &&
+          todo[i].call.name === DELEGATE &&
+          todo[i].step?.status !== StepStatus.Awaiting
+        ) {
+          const item = todo[i];
+          const commit = await this.toolCall(
+            ctx,
+            agent,
+            box,
+            item.seq,
+            item.call,
+            item.step,
+            undefined,
+            { delegateIndex: item.delegateIndex },
+          );
+          const outcome = await commit();
+          if (outcome?.kind === 'parked') parked = outcome;
+          else if (outcome) return outcome;
+          i++;
+        }
+        if (parked) return parked;
         continue;
       }
       // A batch: consecutive reads together, anything else alone.
@@ -508,6 +570,18 @@ export class AgentRunHandler implements RunHandler {
       });
       return null;
     }
+    // A delegate call waits for its own child.
+    const delegated = await this.handoffs.childOutcome(ctx.run, step);
+    if (delegated?.active) return { kind: 'parked', status: park, reason };
+    if (delegated && !delegated.active) {
+      await this.recordResult(ctx, agent, seq, call, delegated.status, delegated.result);
+      ctx.publish('delegation_finished', {
+        step: seq,
+        child_run_id: step.result?.child_run_id,
+        status: delegated.status,
+      });
+      return null;
+    }
     const children = await this.queries.execute(new ListChildRunsQuery(ctx.run.id));
     if (children.some((c) => !FINAL_RUN_STATUSES.includes(c.status)))
       return { kind: 'parked', status: park, reason };
@@ -539,6 +613,7 @@ export class AgentRunHandler implements RunHandler {
     step: RunStep | undefined,
     /** Set when the call runs on an approval: the digest its arguments must have. */
     approvedDigest?: string,
+    turn: { delegateIndex?: number } = {},
   ): Promise<() => Promise<RunOutcome | null>> {
     const { journal } = ctx;
     // A step taken over after a crash runs with the arguments it was journalled with (the
@@ -654,6 +729,22 @@ export class AgentRunHandler implements RunHandler {
     // Checked again right before it runs: never an argument the user did not approve.
     if (approvedDigest !== undefined && argsDigest(call.args) !== approvedDigest)
       return refuse('APPROVAL_DIGEST_MISMATCH', 'The arguments differ from the approved ones');
+    if (call.name === SWITCH_AGENT) {
+      // The journal as it is now (a call of this turn may have been approved meanwhile).
+      const current = await ctx.journal.list();
+      const checked = await this.handoffs.checkSwitch(ctx.run, agent, call.args, current);
+      if ('error' in checked) return refuse(checked.error, checked.message);
+      return () => this.switchAgent(ctx, agent, seq, call, start, step, checked.target);
+    }
+    if (call.name === DELEGATE) {
+      const checked = await this.handoffs.checkDelegation(
+        ctx.run,
+        call.args,
+        turn.delegateIndex ?? 0,
+      );
+      if ('error' in checked) return refuse(checked.error, checked.message);
+      return () => this.delegate(ctx, agent, call, start, checked.target);
+    }
 
     // The call acts on the paths the policy decided on.
     const acting: ToolContext = targets ? { ...toolContext, resolvedPaths: targets } : toolContext;
@@ -827,6 +918,8 @@ export class AgentRunHandler implements RunHandler {
     status: StepStatus,
     result: unknown,
     start?: StepStart | 'link',
+    /** More to write in the same transaction (a hand-off's records). */
+    extra?: (tx: FencedTx) => Promise<void>,
   ): Promise<void> {
     const { run, journal } = ctx;
     // A command's output may hold NUL bytes: stored (and shown) repaired, never a failed run.
@@ -858,6 +951,7 @@ export class AgentRunHandler implements RunHandler {
         runId: run.id,
         stepSeq: seq,
         toolCallId: call.id,
+        internal: run.kind === RunKind.Task,
         metadata: { tool: call.name, status },
       });
       if (start === 'link')
@@ -872,6 +966,7 @@ export class AgentRunHandler implements RunHandler {
       else if (start)
         await journal.record(start, { status, result, error, messageId: message.id }, tx);
       else await journal.finish(seq, { status, result, error, messageId: message.id }, tx);
+      await extra?.(tx);
     });
     this.toolCallCount.inc({ tool: call.name, outcome: status });
     ctx.publish('tool_result', {
@@ -883,6 +978,159 @@ export class AgentRunHandler implements RunHandler {
       preview: headOf(json, TOOL_RESULT_PREVIEW_BYTES),
       truncated: bytes > TOOL_RESULT_PREVIEW_BYTES,
     });
+  }
+
+  /**
+   * switch_agent: the step, AgentSwitchRequested and the held continuation commit together, and
+   * the run completes with the switch as its last step. A message handed around too often fails
+   * the run instead (a loop of agents).
+   */
+  private async switchAgent(
+    ctx: RunContext,
+    agent: Agent,
+    seq: number,
+    call: ToolCallRecord,
+    start: StepStart,
+    step: RunStep | undefined,
+    target: Agent,
+  ): Promise<RunOutcome> {
+    const { run, journal } = ctx;
+    if (await journal.fenced((tx) => this.handoffs.switchLimitReached(tx, run)))
+      return {
+        kind: 'failed',
+        error: {
+          code: 'SWITCH_LIMIT_EXCEEDED',
+          message: `The message was handed between agents ${this.config.handoffs.maxSwitchesPerMessage} times already (MAX_SWITCHES_PER_MESSAGE)`,
+        },
+        usage: sumUsage((await journal.list()).filter((s) => s.kind === StepKind.Llm)),
+      };
+    let continuationId = '';
+    await this.recordResult(
+      ctx,
+      agent,
+      seq,
+      call,
+      StepStatus.Succeeded,
+      { output: { switched_to: target.name, status: 'switching' } },
+      step ? undefined : start,
+      async (tx) => {
+        continuationId = await this.handoffs.requestSwitch(tx, run, agent, target, call.args);
+      },
+    );
+    crashPoint('agent:switch-requested');
+    this.logger.log(
+      `Run ${run.id}: ${agent.name} hands over to ${target.name} (${continuationId})`,
+    );
+    return this.completedBySwitch(ctx);
+  }
+
+  private async completedBySwitch(ctx: RunContext): Promise<RunOutcome> {
+    const turns = (await ctx.journal.list()).filter((s) => s.kind === StepKind.Llm);
+    return {
+      kind: 'completed',
+      outputMessageId: turns.at(-1)?.messageId ?? undefined,
+      usage: sumUsage(turns),
+    };
+  }
+
+  /**
+   * delegate: the child run and the step awaiting it commit together (a retry never starts a
+   * second child), then the child is enqueued and the call parks until it ends.
+   */
+  private async delegate(
+    ctx: RunContext,
+    agent: Agent,
+    call: ToolCallRecord,
+    start: StepStart,
+    target: Agent,
+  ): Promise<RunOutcome> {
+    const { run, journal } = ctx;
+    const reason = `waiting for ${target.name}'s result`;
+    const spawned = await journal.fenced(async (tx) => {
+      const child = await this.handoffs.spawnChild(tx, run, agent, target, call.args, start.seq);
+      await journal.record(
+        start,
+        {
+          status: StepStatus.Awaiting,
+          result: {
+            park: 'awaiting_children',
+            reason,
+            child_run_id: child.childId,
+            agent: target.name,
+          },
+        },
+        tx,
+      );
+      return child;
+    });
+    crashPoint('agent:delegated');
+    if (spawned.dispatched) await this.lifecycle.enqueue(spawned.dispatched);
+    ctx.publish('delegation_started', {
+      step: start.seq,
+      tool_call_id: call.id,
+      child_run_id: spawned.childId,
+      agent: target.name,
+    });
+    return { kind: 'parked', status: 'awaiting_children', reason };
+  }
+
+  /**
+   * A delegated task's answer: checked against the delegator's `returns` schema and kept as the
+   * run's result. An answer that does not match gets one repair turn (the seq of the repair step
+   * is returned: the next model turn follows it); a second miss fails the task with a typed error.
+   */
+  private async finishTask(
+    ctx: RunContext,
+    agent: Agent,
+    task: TaskInput,
+    last: RunStep,
+    turns: RunStep[],
+    steps: RunStep[],
+  ): Promise<RunOutcome | number> {
+    const { run, journal } = ctx;
+    const repair = steps.find((s) => s.kind === StepKind.Task && s.name === RESULT_REPAIR);
+    // Repair asked for, its turn not taken yet (a crash in between).
+    if (repair && repair.seq > last.seq) return repair.seq;
+    const reply = last.messageId ? await this.messages.get(run.sessionId, last.messageId) : null;
+    const checked = this.handoffs.checkResult(
+      task,
+      reply?.content ?? '',
+      repair ? 'repair' : 'first',
+    );
+    if (checked.ok) {
+      await journal.fenced((tx) => this.saveWarnings(tx, run, [], { result: checked.result }));
+      return {
+        kind: 'completed',
+        outputMessageId: last.messageId ?? undefined,
+        usage: sumUsage(turns),
+      };
+    }
+    if (repair)
+      return {
+        kind: 'failed',
+        error: { code: 'RESULT_SCHEMA_INVALID', message: checked.errors },
+        usage: sumUsage(turns),
+      };
+    const seq = last.seq + 1;
+    await journal.fenced(async (tx) => {
+      const message = await this.messages.append(tx, {
+        sessionId: run.sessionId,
+        role: MessageRole.User,
+        content: `Your answer does not match the JSON Schema it must follow (${checked.errors}). Answer again with only the JSON value.\n\nSchema: ${JSON.stringify(task.returns)}`,
+        agentId: agent.id,
+        agentName: agent.name,
+        runId: run.id,
+        stepSeq: seq,
+        internal: true,
+        metadata: { result_repair: true },
+      });
+      await journal.record(
+        { seq, kind: StepKind.Task, name: RESULT_REPAIR },
+        { status: StepStatus.Succeeded, result: { errors: checked.errors }, messageId: message.id },
+        tx,
+      );
+    });
+    return seq;
   }
 
   /** The final answer: memory, then the outcome (the engine completes the run). */
@@ -995,6 +1243,8 @@ export class AgentRunHandler implements RunHandler {
 }
 
 function toLangChain(m: LoggedMessage): BaseMessage {
+  // A run's own user turn: a delegated task's repair request.
+  if (m.role === MessageRole.User) return new HumanMessage(m.content);
   if (m.role === MessageRole.Tool)
     return new ToolMessage({
       tool_call_id: m.toolCallId ?? '',

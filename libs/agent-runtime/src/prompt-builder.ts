@@ -1,7 +1,10 @@
 import { Injectable } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
 import { AIMessage, type BaseMessage, HumanMessage, SystemMessage } from '@langchain/core/messages';
-import { type Agent } from '@codelab/agents';
-import { MEMORY_MARKER } from '@codelab/llm';
+import { type Agent, ListAgentsQuery } from '@codelab/agents';
+import { AGENTS_MARKER, HANDOVER_MARKER, MEMORY_MARKER, TASK_MARKER } from '@codelab/llm';
+import { DELEGATE, SWITCH_AGENT } from '@codelab/tools';
+import type { HandoverInput, TaskInput } from './handoffs/hand-offs';
 import { type MemoryItem, MemoryService, MemoryUnavailableError } from '@codelab/memory';
 import { MessageLog, MessageRole } from '@codelab/sessions';
 
@@ -24,12 +27,26 @@ export class PromptBuilder {
   constructor(
     private readonly messages: MessageLog,
     private readonly memory: MemoryService,
+    private readonly queries: QueryBus,
   ) {}
+
+  /** A delegated task: the agent's own prompt, who asked, the result's shape, the instruction. */
+  buildTask(agent: Agent, task: TaskInput): BuiltPrompt {
+    let system = `${agent.systemPrompt}\n\nYou are "${agent.name}" (${agent.role}), an agent of CodeLab.\n\n${TASK_MARKER} ${task.from_agent_name} delegated this task to you; your final answer is its result.`;
+    if (task.returns)
+      system += ` Answer with only a JSON value matching this JSON Schema: ${JSON.stringify(task.returns)}`;
+    return {
+      messages: [new SystemMessage(system), new HumanMessage(task.instruction)],
+      memoryHits: 0,
+      historyMessages: 0,
+    };
+  }
 
   async build(
     agent: Agent,
     sessionId: string,
     input: { seq: number; content: string },
+    handover?: HandoverInput | null,
   ): Promise<BuiltPrompt> {
     let hits: MemoryItem[] = [];
     let memoryUnavailable: MemoryUnavailableError | undefined;
@@ -52,6 +69,17 @@ export class PromptBuilder {
     let system = `${agent.systemPrompt}\n\nYou are "${agent.name}" (${agent.role}), an agent of CodeLab.`;
     if (hits.length)
       system += `\n\n${MEMORY_MARKER}\n${hits.map((h) => `- ${h.content.replace(/\s+/g, ' ')}`).join('\n')}`;
+    // Who it can hand over or delegate to: the project's other agents and their roles.
+    if (agent.tools.includes(SWITCH_AGENT) || agent.tools.includes(DELEGATE)) {
+      const { items } = await this.queries.execute(
+        new ListAgentsQuery(agent.project.id, agent.ownerId, 50),
+      );
+      const others = items.filter((a) => a.id !== agent.id);
+      if (others.length)
+        system += `\n\n${AGENTS_MARKER} ${others.map((a) => `${a.name} (${a.role})`).join(', ')}`;
+    }
+    if (handover)
+      system += `\n\n${HANDOVER_MARKER} ${handover.from_agent_name} handed this conversation to you (${handover.explanation}); answer the user's last message.${handover.note ? `\nTheir note:\n${handover.note}` : ''}`;
 
     // The conversation's text turns: other runs' tool calls and results are not replayed.
     const rows = await this.messages.history(sessionId, input.seq, MAX_HISTORY_MESSAGES);

@@ -11,3 +11,4 @@ export {
 } from './templates/role-templates';
 export { AgentActivityQuery } from './queries/agent-activity/agent-activity.query';
 export { AGENT_DELETED, type AgentDeletedPayload } from './events/agent-events';
+export { ListAgentsQuery } from './queries/list-agents/list-agents.query';

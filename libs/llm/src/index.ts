@@ -4,6 +4,8 @@ export { LlmModule } from './llm.module';
 export { OfflineChatModel } from './offline/offline-chat-model';
 export {
   AGENTS_MARKER,
+  HANDOVER_MARKER,
+  TASK_MARKER,
   MEMORY_MARKER,
   OFFLINE_PREFIX,
   parseToolDirective,

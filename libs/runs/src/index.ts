@@ -18,6 +18,7 @@ export {
 export { RunDispatch } from './entities/run-dispatch.entity';
 export {
   RunDto,
+  RunDetailDto,
   RunPageDto,
   RunStepDto,
   RunStepPageDto,
@@ -28,7 +29,7 @@ export { toRunDto, toRunStepDto } from './dto/run.mappers';
 export { RunsModule } from './runs.module';
 export { RunsWorkerModule } from './runs-worker.module';
 export { RunLifecycle, type Transitioned } from './lifecycle/run-lifecycle';
-export { RunLanes, type Dispatch, type NewRun } from './lifecycle/run-lanes';
+export { RunLanes, type Dispatch, type NewRun, type SpawnedRun } from './lifecycle/run-lanes';
 export { RUN_TRANSITIONS, canTransition } from './lifecycle/run-transitions';
 export {
   type Preparation,

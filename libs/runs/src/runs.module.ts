@@ -1,6 +1,7 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig, bullmqConnection, DomainEvents } from '@codelab/platform';
+import { cancelChildrenHandler } from './events/cancel-children.handler';
 import { resumeParentHandler } from './events/resume-parent.handler';
 import { runCleanupHandlers } from './events/run-cleanup.handlers';
 import { AgentActivityHandler } from './queries/agent-activity/agent-activity.handler';
@@ -68,5 +69,6 @@ export class RunsModule implements OnModuleInit {
     for (const handler of runCleanupHandlers(this.lifecycle, this.cancellation))
       this.domainEvents.register(handler);
     this.domainEvents.register(resumeParentHandler(this.lifecycle));
+    this.domainEvents.register(cancelChildrenHandler(this.lifecycle, this.cancellation));
   }
 }

@@ -13,3 +13,4 @@ export {
 } from './messages/message-log';
 export { GetOwnedSessionQuery } from './queries/get-owned-session/get-owned-session.query';
 export { sessionLane } from './commands/send-message/send-message.handler';
+export { CurrentAgent, type SessionAgentChange } from './current-agent/current-agent';

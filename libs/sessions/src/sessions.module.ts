@@ -7,6 +7,7 @@ import { ArchiveSessionHandler } from './commands/archive-session/archive-sessio
 import { CreateSessionHandler } from './commands/create-session/create-session.handler';
 import { SendMessageHandler } from './commands/send-message/send-message.handler';
 import { UpdateSessionHandler } from './commands/update-session/update-session.handler';
+import { CurrentAgent } from './current-agent/current-agent';
 import { MessageLog } from './messages/message-log';
 import { GetOwnedSessionHandler } from './queries/get-owned-session/get-owned-session.handler';
 import { ListMessagesHandler } from './queries/list-messages/list-messages.handler';
@@ -25,8 +26,9 @@ import { sessionMetricProviders } from './sessions.metrics';
     ListSessionsHandler,
     ListMessagesHandler,
     MessageLog,
+    CurrentAgent,
     ...sessionMetricProviders,
   ],
-  exports: [MessageLog, AgentsModule, RunsModule, ...sessionMetricProviders],
+  exports: [MessageLog, CurrentAgent, AgentsModule, RunsModule, ...sessionMetricProviders],
 })
 export class SessionsModule {}

@@ -19,3 +19,4 @@ export {
 export { ToolRegistry } from './tool-registry';
 export { ToolsModule } from './tools.module';
 export { fileTools } from './workspace/file-tools';
+export { DELEGATE, SWITCH_AGENT, delegateTool, switchAgentTool } from './handoffs/handoff-tools';

@@ -7,6 +7,7 @@ import { CommandSandbox } from './sandbox/command-sandbox';
 import { testTools } from './testing/test-tools';
 import { ToolRegistry } from './tool-registry';
 import { SANDBOX_UNAVAILABLE, toolsMetricProviders } from './tools.metrics';
+import { handoffTools } from './handoffs/handoff-tools';
 import { commandTool } from './workspace/command-tool';
 import { fileTools } from './workspace/file-tools';
 
@@ -36,6 +37,7 @@ export class ToolsModule implements OnModuleInit {
 
   onModuleInit(): void {
     for (const tool of fileTools(this.files)) this.registry.register(tool);
+    for (const tool of handoffTools()) this.registry.register(tool);
     this.registry.register(
       commandTool(this.files, this.sandbox, this.config.workspace.commandTimeoutMs),
     );

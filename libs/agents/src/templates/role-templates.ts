@@ -22,7 +22,7 @@ export const ROLE_TEMPLATES: readonly RoleTemplate[] = [
     systemPrompt:
       'You are a senior software engineer. Make focused, tested changes to the workspace.',
     temperature: 0.2,
-    tools: [...WORKSPACE_TOOLS, 'switch_agent'],
+    tools: [...WORKSPACE_TOOLS, 'switch_agent', 'delegate'],
     writePaths: EVERYTHING,
     approvalTools: ASK_BEFORE_CHANGING,
   },
@@ -32,7 +32,7 @@ export const ROLE_TEMPLATES: readonly RoleTemplate[] = [
     systemPrompt:
       'You are a software architect. Study the code and record designs and decisions in Markdown.',
     temperature: 0.4,
-    tools: [...READ_TOOLS, ...WRITE_TOOLS, 'switch_agent'],
+    tools: [...READ_TOOLS, ...WRITE_TOOLS, 'switch_agent', 'delegate'],
     writePaths: MARKDOWN,
     approvalTools: WRITE_TOOLS,
   },

@@ -11,12 +11,17 @@ import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
 import type { Runnable } from '@langchain/core/runnables';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import {
+  HANDOVER_MARKER,
+  handoverHint,
   OFFLINE_PREFIX,
+  parseReplies,
   parseToolScript,
   PLANNER_MARKER,
   planFor,
   replyFor,
+  routeFor,
   stableId,
+  type ToolDirective,
 } from './offline-rules';
 
 export interface OfflineChatModelInput extends BaseChatModelParams {
@@ -100,9 +105,18 @@ export class OfflineChatModel extends BaseChatModel<OfflineCallOptions, AIMessag
     const turnsPlayed = sinceHuman.filter(
       (m) => m.type === 'ai' && ((m as AIMessageChunk).tool_calls?.length ?? 0) > 0,
     ).length;
-    const script = parseToolScript(textOf(lastHuman));
-    const turn = script[turnsPlayed];
+    // After a hand-over the script is the system prompt's (the agent's prompt and its note).
+    const handedOver = system.includes(HANDOVER_MARKER);
+    const script = parseToolScript(handedOver ? system : textOf(lastHuman));
     const bound = new Set((options.tools ?? []).map((t) => t.function.name));
+    let turn: ToolDirective[] | undefined = script[turnsPlayed];
+    if (!turn && !handedOver && turnsPlayed === 0 && bound.has('switch_agent')) {
+      const routed = routeFor(textOf(lastHuman), system);
+      if (routed)
+        turn = [
+          { name: 'switch_agent', args: { agent: routed, reason: 'the request fits its role' } },
+        ];
+    }
     if (turn && turn.every((call) => bound.has(call.name))) {
       await this.pause(signal);
       const chunks = turn.map((call, index) => {
@@ -132,11 +146,22 @@ export class OfflineChatModel extends BaseChatModel<OfflineCallOptions, AIMessag
     }
     const unavailable = turn?.find((call) => !bound.has(call.name));
 
+    // `/reply` lines: the k-th text answer since the message that holds them plays the k-th.
+    const scripted = messages.find((m) => m.type === 'human' && parseReplies(textOf(m)).length > 0);
+    const replies = scripted ? parseReplies(textOf(scripted)) : [];
+    const answered = scripted
+      ? messages
+          .slice(messages.indexOf(scripted) + 1)
+          .filter((m) => m.type === 'ai' && !((m as AIMessageChunk).tool_calls?.length ?? 0)).length
+      : 0;
+
     let reply: string;
     if (system.includes(PLANNER_MARKER)) {
       reply = JSON.stringify(planFor(textOf(lastHuman), system));
     } else if (unavailable) {
       reply = `${OFFLINE_PREFIX} The tool "${unavailable.name}" is not available to this agent.`;
+    } else if (replies.length) {
+      reply = replies[Math.min(answered, replies.length - 1)];
     } else if (last?.type === 'tool') {
       const results = sinceHuman
         .filter((m) => m.type === 'tool')
@@ -147,6 +172,8 @@ export class OfflineChatModel extends BaseChatModel<OfflineCallOptions, AIMessag
       reply = `${OFFLINE_PREFIX} ${results.join(' | ').slice(0, 800)}`;
     } else {
       reply = replyFor(textOf(lastHuman), system);
+      const handover = handedOver ? handoverHint(system) : null;
+      if (handover) reply = `${reply} Taking over: ${handover}`;
     }
 
     const tokens = reply.match(/\S+\s*/g) ?? [reply];

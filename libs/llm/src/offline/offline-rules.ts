@@ -6,9 +6,17 @@ import { createHash } from 'node:crypto';
  * 1. Tool directives: each line `/tool <name> <json args>` of the user's message is one model
  *    turn that calls that tool (a line `/tool a {..} && b {..}` calls several at once), in order:
  *    the n-th tool-calling turn after the user's message plays the n-th line. A tool that is not
- *    bound (`bindTools`) is not called; the model says it is unavailable.
+ *    bound (`bindTools`) is not called; the model says it is unavailable. Shorthands:
+ *    `/switch <Agent> [reason] [| note]` calls switch_agent; `/delegate <Agent> <instruction or
+ *    {"instruction": .., "returns": {schema}}>` calls delegate, and consecutive `/delegate` lines
+ *    are one turn (parallel delegations); `/route <request>` switches to the listed agent whose
+ *    name or role fits the request's keywords (see ROLE_HINTS), if that is not the agent itself.
+ *    After a hand-over (HANDOVER_MARKER in the system prompt) the script is read from the system
+ *    prompt instead (the agent's own prompt and the note it was handed), so tests can chain
+ *    switches.
  * 2. When every line has been played (the last message is a tool result) it answers with a
- *    summary of the results.
+ *    summary of the results; `/reply <text>` lines are answered verbatim instead, the k-th text
+ *    answer playing the k-th line (a delegated task's result, and its repair).
  * 3. Planning: when the system prompt contains PLANNER_MARKER it answers with a JSON plan (a
  *    DAG of tasks) over the agents listed after AGENTS_MARKER; see planFor().
  * 4. Otherwise: a deterministic reply derived from the request, quoting the first line of any
@@ -18,6 +26,8 @@ export const OFFLINE_PREFIX = '[offline model]';
 export const PLANNER_MARKER = 'You are the CodeLab orchestrator planner.';
 export const AGENTS_MARKER = 'Available agents:';
 export const MEMORY_MARKER = 'Relevant memory:';
+export const HANDOVER_MARKER = 'Hand-over:';
+export const TASK_MARKER = 'Delegated task:';
 
 export interface ToolDirective {
   name: string;
@@ -30,11 +40,41 @@ export function parseToolDirective(text: string): ToolDirective | null {
 
 const CALL = /^\s*([a-z_][a-z0-9_]*)\s*(\{.*\})?\s*$/i;
 
-/** The user's message as a script: one entry per `/tool` line, each with the calls of that turn. */
+/** The user's message as a script: one entry per directive line, each with the calls of that turn. */
 export function parseToolScript(text: string): ToolDirective[][] {
   const turns: ToolDirective[][] = [];
+  let delegating = false;
   for (const line of text.split('\n')) {
-    const body = /^\/tool\s+(.*)$/i.exec(line.trim())?.[1];
+    const trimmed = line.trim();
+    const delegation = /^\/delegate\s+(\S+)\s+(.+)$/i.exec(trimmed);
+    if (delegation) {
+      const call = {
+        name: 'delegate',
+        args: { agent: delegation[1], ...delegationArgs(delegation[2]) },
+      };
+      // Consecutive /delegate lines are one turn: the delegations run in parallel.
+      if (delegating) turns.at(-1)!.push(call);
+      else turns.push([call]);
+      delegating = true;
+      continue;
+    }
+    delegating = false;
+    const handover = /^\/switch\s+(\S+)\s*(.*)$/i.exec(trimmed);
+    if (handover) {
+      const [reason, ...note] = handover[2].split('|');
+      turns.push([
+        {
+          name: 'switch_agent',
+          args: {
+            agent: handover[1],
+            reason: reason.trim() || 'requested',
+            ...(note.length ? { note: note.join('|').trim() } : {}),
+          },
+        },
+      ]);
+      continue;
+    }
+    const body = /^\/tool\s+(.*)$/i.exec(trimmed)?.[1];
     if (!body) continue;
     const calls: ToolDirective[] = [];
     for (const part of body.split(/\s+&&\s+/)) {
@@ -55,6 +95,55 @@ export function parseToolScript(text: string): ToolDirective[][] {
     if (calls.length) turns.push(calls);
   }
   return turns;
+}
+
+/** `{"instruction": .., "returns": ..}` as given, or plain text as the instruction. */
+function delegationArgs(rest: string): Record<string, unknown> {
+  if (rest.trim().startsWith('{')) {
+    try {
+      const parsed: unknown = JSON.parse(rest);
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed))
+        return parsed as Record<string, unknown>;
+    } catch {
+      // Not JSON: the text is the instruction.
+    }
+  }
+  return { instruction: rest.trim() };
+}
+
+/** The `/reply <text>` lines of a message, in order (\\n in a line is a newline). */
+export function parseReplies(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => /^\s*\/reply\s(.*)$/i.exec(line)?.[1])
+    .filter((r): r is string => r !== undefined)
+    .map((r) => r.replace(/\\n/g, '\n'));
+}
+
+/**
+ * `/route <request>`: the listed agent (AGENTS_MARKER, "Name (role)") whose name or role fits
+ * the request's keywords, unless that is the agent itself (`You are "Name"`).
+ */
+export function routeFor(request: string, systemPrompt: string): string | null {
+  const body = /^\s*\/route\s+([\s\S]*)$/i.exec(request)?.[1];
+  if (!body) return null;
+  const hint = ROLE_HINTS.find((h) => h.pattern.test(body));
+  if (!hint) return null;
+  const self = /You are "([^"]+)"/.exec(systemPrompt)?.[1];
+  if (self && hint.names.test(`${self}`)) return null;
+  const entries = listedAgentEntries(systemPrompt);
+  return entries.find((e) => hint.names.test(`${e.name} ${e.role}`))?.name ?? null;
+}
+
+/** The first line after the hand-over marker (what the new agent was told). */
+export function handoverHint(systemPrompt: string): string | null {
+  const at = systemPrompt.indexOf(HANDOVER_MARKER);
+  if (at < 0) return null;
+  return systemPrompt
+    .slice(at + HANDOVER_MARKER.length)
+    .split('\n')[0]
+    .trim()
+    .slice(0, 300);
 }
 
 export function stableId(...parts: string[]): string {
@@ -144,11 +233,20 @@ export function planFor(request: string, systemPrompt: string): { tasks: Planned
 }
 
 function listedAgents(systemPrompt: string): string[] {
+  return listedAgentEntries(systemPrompt).map((e) => e.name);
+}
+
+/** "Available agents: A (role), B" -> [{name: A, role}, {name: B, role: ''}]. */
+function listedAgentEntries(systemPrompt: string): { name: string; role: string }[] {
   const at = systemPrompt.indexOf(AGENTS_MARKER);
   if (at < 0) return [];
   const line = systemPrompt.slice(at + AGENTS_MARKER.length).split('\n')[0];
   return line
     .split(',')
     .map((s) => s.trim())
-    .filter(Boolean);
+    .filter(Boolean)
+    .map((entry) => {
+      const match = /^(.*?)\s*\(([^)]*)\)$/.exec(entry);
+      return match ? { name: match[1], role: match[2] } : { name: entry, role: '' };
+    });
 }

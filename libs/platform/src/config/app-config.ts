@@ -60,6 +60,14 @@ export interface AppConfig {
   domainEventsRetentionDays: number;
   workerLivenessTtlMs: number;
   idempotencyTtlHours: number;
+  handoffs: {
+    /** Agent switches one user message may cause; past it the switching run fails. */
+    maxSwitchesPerMessage: number;
+    /** How deep delegations nest (a child of a child ...). */
+    maxDelegationDepth: number;
+    /** `delegate` calls one model turn may make. */
+    maxDelegationFanout: number;
+  };
   /** Test-only tools (test_read, test_write, test_park, test_fail); never in production. */
   testTools: { enabled: boolean; dir: string };
   workspace: {
@@ -154,6 +162,9 @@ export const ENV_DEFAULTS = {
   DOMAIN_EVENTS_RETENTION_DAYS: '7',
   WORKER_LIVENESS_TTL_MS: '2000',
   IDEMPOTENCY_TTL_HOURS: '24',
+  MAX_SWITCHES_PER_MESSAGE: '5',
+  DELEGATION_MAX_DEPTH: '3',
+  DELEGATION_MAX_FANOUT: '4',
   TEST_TOOLS: 'false',
   TEST_TOOLS_DIR: '',
   WORKSPACES_DIR: '.codelab/workspaces',
@@ -308,6 +319,11 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     domainEventsRetentionDays: r.int('DOMAIN_EVENTS_RETENTION_DAYS', 1, 3_650),
     workerLivenessTtlMs: r.int('WORKER_LIVENESS_TTL_MS', 500, 60_000),
     idempotencyTtlHours: r.int('IDEMPOTENCY_TTL_HOURS', 1, 24 * 365),
+    handoffs: {
+      maxSwitchesPerMessage: r.int('MAX_SWITCHES_PER_MESSAGE', 0, 100),
+      maxDelegationDepth: r.int('DELEGATION_MAX_DEPTH', 0, 10),
+      maxDelegationFanout: r.int('DELEGATION_MAX_FANOUT', 1, 32),
+    },
     testTools: {
       enabled: r.bool('TEST_TOOLS'),
       dir: r.raw('TEST_TOOLS_DIR') || join(tmpdir(), 'codelab-test-tools'),

@@ -74,6 +74,29 @@ export class RunDto {
   started_at!: string | null;
   @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null })
   finished_at!: string | null;
+  @ApiProperty({
+    nullable: true,
+    type: Object,
+    example: null,
+    description:
+      "What a run was asked without a message of its own: a delegated task's `{task: {instruction, returns, from_agent_name}}`, a switch continuation's `{switch: {from_agent_name, explanation, note}}`",
+  })
+  input!: Record<string, unknown> | null;
+  @ApiProperty({
+    nullable: true,
+    example: { total: 3 },
+    description:
+      "A delegated task's result (validated against the delegator's `returns` schema when it gave one)",
+  })
+  result!: unknown;
+}
+
+export class RunDetailDto extends RunDto {
+  @ApiProperty({
+    type: [RunDto],
+    description: 'The runs it delegated to (kind task), oldest first',
+  })
+  children!: RunDto[];
 }
 
 export class RunPageDto {

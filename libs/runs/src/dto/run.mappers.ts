@@ -24,6 +24,8 @@ export function toRunDto(r: Run): RunDto {
     created_at: new Date(r.createdAt).toISOString(),
     started_at: iso(r.startedAt),
     finished_at: iso(r.finishedAt),
+    input: r.input ?? null,
+    result: r.state.result ?? null,
   };
 }
 

@@ -122,6 +122,13 @@ export class Run {
   @Property({ type: 'bigint' })
   laneSeq!: string;
 
+  /**
+   * Reserved in its lane but not dispatched until released: a switch's continuation, held until
+   * the switch is applied. A held head blocks its lane (nothing behind it overtakes).
+   */
+  @Property({ type: 'boolean', default: false })
+  held: Opt<boolean> = false;
+
   @Enum({ items: () => RunStatus, nativeEnumName: 'run_status' })
   status: Opt<RunStatus> = RunStatus.Queued;
 

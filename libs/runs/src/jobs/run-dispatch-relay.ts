@@ -133,7 +133,7 @@ export class RunDispatchRelay implements OnApplicationBootstrap, OnApplicationSh
       .execute<{ id: string; status: string; dispatches: number }[]>(
         `select r.id, r.status, r.dispatches from runs r
        where ((r.status = 'running' and r.heartbeat_at < now() - make_interval(secs => ?))
-          or (r.status = 'queued' and r.created_at < now() - interval '60 seconds'))
+          or (r.status = 'queued' and not r.held and r.created_at < now() - interval '60 seconds'))
          and not exists (select 1 from run_outbox o where o.run_id = r.id)
          and ${isLaneHeadSql('r')}
        order by r.created_at limit 100`,

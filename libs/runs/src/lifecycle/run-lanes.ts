@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ACTIVE_RUN_STATUSES_SQL } from '../entities/run.entity';
+import { ACTIVE_RUN_STATUSES_SQL, RunKind, RunMode } from '../entities/run.entity';
 
 /** A run made runnable in a transaction: enqueue it once that transaction commits. */
 export interface Dispatch {
@@ -19,6 +19,25 @@ export interface NewRun {
   lane: string;
   laneSeq: number;
   inputMessageId: string;
+}
+
+/** A run a worker starts for another run: a delegated task, or a switch's continuation. */
+export interface SpawnedRun {
+  id: string;
+  sessionId: string;
+  projectId: string;
+  ownerId: string;
+  agentId: string;
+  agentName: string;
+  kind: RunKind;
+  mode: RunMode;
+  lane: string;
+  laneSeq: number | string;
+  parentRunId?: string | null;
+  inputMessageId?: string | null;
+  input: Record<string, unknown>;
+  /** Reserved, not dispatched until `release` (a held head blocks its lane). */
+  held?: boolean;
 }
 
 /**
@@ -52,14 +71,19 @@ export class RunLanes {
   }
 
   /** The lane's head: its oldest run that is not final. */
-  async head(tx: EntityManager, lane: string): Promise<{ id: string; status: string } | null> {
-    const [head] = await tx.getConnection().execute<{ id: string; status: string }[]>(
-      `select id, status from runs where lane = ? and status in ${ACTIVE_RUN_STATUSES_SQL}
+  async head(
+    tx: EntityManager,
+    lane: string,
+  ): Promise<{ id: string; status: string; held: boolean } | null> {
+    const [head] = await tx
+      .getConnection()
+      .execute<{ id: string; status: string; held: boolean }[]>(
+        `select id, status, held from runs where lane = ? and status in ${ACTIVE_RUN_STATUSES_SQL}
          order by lane_seq, created_at, id limit 1`,
-      [lane],
-      'all',
-      tx.getTransactionContext(),
-    );
+        [lane],
+        'all',
+        tx.getTransactionContext(),
+      );
     return head ?? null;
   }
 
@@ -121,13 +145,103 @@ export class RunLanes {
   /** After inserting a queued run (lane locked): dispatches it when it is the head. */
   private async admit(tx: EntityManager, runId: string, lane: string): Promise<Dispatch | null> {
     const head = await this.head(tx, lane);
-    return head?.id === runId ? this.dispatch(tx, runId) : null;
+    return head?.id === runId && !head.held ? this.dispatch(tx, runId) : null;
   }
 
   /** After a head finished (lane locked): dispatches the next run if it is waiting to start. */
   async advance(tx: EntityManager, lane: string): Promise<Dispatch | null> {
     const head = await this.head(tx, lane);
-    return head && head.status === 'queued' ? this.dispatch(tx, head.id) : null;
+    return head && head.status === 'queued' && !head.held ? this.dispatch(tx, head.id) : null;
+  }
+
+  /**
+   * Inserts a run on behalf of another (locks its lane): a child task in a lane of its own is
+   * dispatched at once; a held run waits for `release`. Returns the dispatch to enqueue after commit.
+   */
+  async spawn(tx: EntityManager, run: SpawnedRun): Promise<Dispatch | null> {
+    await this.lock(tx, run.lane);
+    await tx.getConnection().execute(
+      `insert into runs (id, session_id, project_id, owner_id, agent_id, agent_name, kind, mode, lane,
+         lane_seq, parent_run_id, input_message_id, input, state, held, dispatches)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, '{}', ?, 0)`,
+      [
+        run.id,
+        run.sessionId,
+        run.projectId,
+        run.ownerId,
+        run.agentId,
+        run.agentName,
+        run.kind,
+        run.mode,
+        run.lane,
+        run.laneSeq,
+        run.parentRunId ?? null,
+        run.inputMessageId ?? null,
+        JSON.stringify(run.input),
+        run.held ?? false,
+      ],
+      'run',
+      tx.getTransactionContext(),
+    );
+    return run.held ? null : this.admit(tx, run.id, run.lane);
+  }
+
+  /**
+   * How many switch continuations answer this input message in the lane (a switch chain's length
+   * so far): the runs spawned with `input.switch` for it.
+   */
+  async continuations(tx: EntityManager, lane: string, inputMessageId: string): Promise<number> {
+    const [{ n }] = await tx
+      .getConnection()
+      .execute<{ n: number }[]>(
+        `select count(*)::int as n from runs where lane = ? and input_message_id = ? and (input -> 'switch') is not null`,
+        [lane, inputMessageId],
+        'all',
+        tx.getTransactionContext(),
+      );
+    return n;
+  }
+
+  /** The run and the runs that delegated to it, child first: [{id, agent_id}] (depth, cycles). */
+  async ancestry(tx: EntityManager, runId: string): Promise<{ id: string; agent_id: string }[]> {
+    return tx.getConnection().execute(
+      `with recursive chain(id, parent_run_id, agent_id, depth) as (
+         select id, parent_run_id, agent_id, 0 from runs where id = ?
+         union all
+         select r.id, r.parent_run_id, r.agent_id, c.depth + 1
+           from runs r join chain c on r.id = c.parent_run_id where c.depth < 64
+       ) select id, agent_id from chain order by depth`,
+      [runId],
+      'all',
+      tx.getTransactionContext(),
+    );
+  }
+
+  /** Lets a held run go (lane locked here): dispatched if it is the head. False if not held. */
+  async release(
+    tx: EntityManager,
+    runId: string,
+  ): Promise<{ released: boolean; dispatched: Dispatch | null }> {
+    const [row] = await tx
+      .getConnection()
+      .execute<{ lane: string }[]>(
+        `select lane from runs where id = ?`,
+        [runId],
+        'all',
+        tx.getTransactionContext(),
+      );
+    if (!row) return { released: false, dispatched: null };
+    await this.lock(tx, row.lane);
+    const updated = await tx
+      .getConnection()
+      .execute<{ id: string }[]>(
+        `update runs set held = false where id = ? and held and status = 'queued' returning id`,
+        [runId],
+        'all',
+        tx.getTransactionContext(),
+      );
+    if (!updated.length) return { released: false, dispatched: null };
+    return { released: true, dispatched: await this.advance(tx, row.lane) };
   }
 
   /** Hands the run to the queue (once committed): a new dispatch number and an outbox row. */

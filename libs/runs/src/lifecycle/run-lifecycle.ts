@@ -179,6 +179,8 @@ export class RunLifecycle {
           agent_id: run.agentId,
           parent_run_id: run.parentRunId,
           kind: run.kind,
+          // It delegated tasks: its end may have children to take along.
+          ...(run.state.delegated ? { delegated: true } : {}),
           from: current.status,
           status: to,
           ...(error ? { error } : {}),

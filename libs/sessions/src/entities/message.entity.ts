@@ -76,6 +76,10 @@ export class Message {
   @Property({ type: 'json' })
   metadata: Opt<Record<string, unknown>> = {};
 
+  /** A delegated task's turn: listed with the session's messages, never part of its prompt history. */
+  @Property({ type: 'boolean', default: false })
+  internal: Opt<boolean> = false;
+
   @Property({ type: 'datetime', defaultRaw: 'now()' })
   createdAt!: Opt<Date>;
 }

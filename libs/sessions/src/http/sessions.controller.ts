@@ -31,6 +31,8 @@ import { CurrentProject, type Project, ProjectAccessGuard } from '@codelab/proje
 import {
   CancelRunCommand,
   GetRunQuery,
+  ListChildRunsQuery,
+  RunDetailDto,
   ListRunsQuery,
   ListRunStepsQuery,
   RunDto,
@@ -212,15 +214,18 @@ export class SessionsController {
   }
 
   @Get(':sessionId/runs/:runId')
-  @ApiOkResponse({ type: RunDto })
+  @ApiOkResponse({ type: RunDetailDto })
   async run(
     @CurrentUser() user: AuthUser,
     @CurrentProject() project: Project,
     @UuidParam('sessionId') sessionId: string,
     @UuidParam('runId') runId: string,
-  ): Promise<RunDto> {
+  ): Promise<RunDetailDto> {
     await this.queries.execute(new GetOwnedSessionQuery(project.id, sessionId, user.id));
-    return toRunDto(await this.queries.execute(new GetRunQuery(sessionId, runId, user.id)));
+    const run = await this.queries.execute(new GetRunQuery(sessionId, runId, user.id));
+    // The run is the user's (checked above): its children are too.
+    const children = await this.queries.execute(new ListChildRunsQuery(run.id));
+    return { ...toRunDto(run), children: children.map(toRunDto) };
   }
 
   @Get(':sessionId/runs/:runId/steps')

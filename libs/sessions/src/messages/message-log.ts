@@ -16,6 +16,8 @@ export interface AppendMessage {
   toolCalls?: ToolCallRecord[] | null;
   toolCallId?: string | null;
   metadata?: Record<string, unknown>;
+  /** A delegated task's turn (see Message.internal). */
+  internal?: boolean;
 }
 
 /** A message as other features read it (prompt history, a run's own turns). */
@@ -57,8 +59,8 @@ export class MessageLog {
          update chat_sessions set last_seq = last_seq + 1, updated_at = now() where id = ? returning last_seq
        )
        insert into messages (id, session_id, seq, role, content, agent_id, agent_name, run_id, step_seq,
-         tool_calls, tool_call_id, metadata)
-       select gen_random_uuid(), ?, last_seq, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb from bumped
+         tool_calls, tool_call_id, metadata, internal)
+       select gen_random_uuid(), ?, last_seq, ?, ?, ?, ?, ?, ?, ?::jsonb, ?, ?::jsonb, ? from bumped
        returning ${COLUMNS}`,
       [
         input.sessionId,
@@ -72,6 +74,7 @@ export class MessageLog {
         input.toolCalls ? JSON.stringify(input.toolCalls) : null,
         input.toolCallId ?? null,
         JSON.stringify(input.metadata ?? {}),
+        input.internal ?? false,
       ],
       'all',
       ctx,
@@ -95,6 +98,7 @@ export class MessageLog {
         seq: { $lt: beforeSeq },
         role: { $in: [MessageRole.User, MessageRole.Assistant] },
         toolCalls: null,
+        internal: false,
       },
       { orderBy: { seq: 'desc' }, limit, disableIdentityMap: true },
     );

@@ -17,7 +17,10 @@ export type SessionEventType =
   | 'run_parked'
   | 'run_completed'
   | 'run_failed'
-  | 'run_cancelled';
+  | 'run_cancelled'
+  | 'agent_switched'
+  | 'delegation_started'
+  | 'delegation_finished';
 
 export class SessionEvent {
   readonly ts = new Date().toISOString();

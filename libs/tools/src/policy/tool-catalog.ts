@@ -58,6 +58,12 @@ export const TOOL_REGISTRY: readonly ToolDefinition[] = [
     takesPath: false,
     description: 'Hand the conversation to another agent',
   },
+  {
+    name: 'delegate',
+    access: 'none',
+    takesPath: false,
+    description: "Ask another agent for a task's result and wait for it",
+  },
 ];
 
 /**
