@@ -52,6 +52,7 @@ interface MessageView {
   run_id: string | null;
   agent_name: string | null;
   metadata: Record<string, unknown>;
+  internal: boolean;
 }
 
 const delegate = (agent: string, args: Record<string, unknown>) =>
@@ -267,7 +268,40 @@ describe('agent switching and hand-offs (e2e)', () => {
       applied.continuation_run_id!,
     );
     expect(continuation.status).toBe('completed');
+    expect((await steps(sid, continuation.id)).map((s) => s.name)).not.toContain('switch_agent');
     expect((await switches(sid)).items).toHaveLength(1);
+  });
+
+  it('never parks a hand-off for approval, even when the project lists the tools', async () => {
+    const other = await createProject(t.http, alice, 'approving');
+    await t.http
+      .patch(`/v1/my/projects/${other}`)
+      .set(alice.auth)
+      .send({ settings: { approval_tools: ['switch_agent', 'delegate'] } })
+      .expect(200);
+    const url = `/v1/my/projects/${other}/sessions`;
+    const sid = (
+      await t.http.post(url).set(alice.auth).send({ agent: 'CodeAssistant' }).expect(201)
+    ).body.id as string;
+    const sent = await t.http
+      .post(`${url}/${sid}/messages`)
+      .set(alice.auth)
+      .send({
+        content: `both\n${delegate('DataAnalyst', { instruction: '/reply 42' })}\n/switch DocumentWriter docs`,
+      })
+      .expect(202);
+    const runId = sent.body.run.id as string;
+    const done = await waitForRun(t.http, alice, other, sid, runId);
+    expect(done.status).toBe('completed');
+    const names = (
+      await t.http.get(`${url}/${sid}/runs/${runId}/steps`).set(alice.auth).expect(200)
+    ).body.items.map((s: StepView) => `${s.name}:${s.status}`);
+    expect(names).toEqual(expect.arrayContaining(['delegate:succeeded', 'switch_agent:succeeded']));
+    const pending = await t.http
+      .get(`/v1/my/projects/${other}/approvals`)
+      .set(alice.auth)
+      .expect(200);
+    expect(pending.body.items).toHaveLength(0);
   });
 
   it('keeps the receiving agent’s own tool policy: a switch never grants writes', async () => {
@@ -419,6 +453,14 @@ describe('agent switching and hand-offs (e2e)', () => {
       404,
     );
     expectProblem(await t.http.get(sessionUrl(sid, '/agent-switches')).set(bob.auth), 404);
+    // ...also through a project of his own: the session is looked up by id AND owner.
+    const bobs = await createProject(t.http, bob, 'bobs');
+    const viaOwn = `/v1/my/projects/${bobs}/sessions/${sid}`;
+    expectProblem(
+      await t.http.post(`${viaOwn}/active-agent`).set(bob.auth).send({ agent: 'DataAnalyst' }),
+      404,
+    );
+    expectProblem(await t.http.get(`${viaOwn}/agent-switches`).set(bob.auth), 404);
     expectProblem(
       await t.http.get(sessionUrl(sid, '/agent-switches')).query({ cursor: 'x' }).set(alice.auth),
       400,
@@ -506,6 +548,8 @@ describe('agent switching and hand-offs (e2e)', () => {
       const all = await messages(sid);
       const childTurns = all.filter((m) => m.run_id === child.id);
       expect(childTurns.length).toBeGreaterThan(0);
+      expect(childTurns.every((m) => m.internal)).toBe(true);
+      expect(all.filter((m) => m.run_id === run.id).every((m) => !m.internal)).toBe(true);
       const [{ n }] = await sql<{ n: number }[]>(
         'select count(*)::int as n from messages where run_id = ? and not internal',
         [child.id],

@@ -32,7 +32,7 @@ import {
   refusalOf,
   toApprovalDto,
 } from '@codelab/approvals';
-import { ChatModelFactory, LlmError, ModelCaller } from '@codelab/llm';
+import { ChatModelFactory, LlmError, ModelCaller, REPAIR_MARKER } from '@codelab/llm';
 import { MemoryService, MemoryUnavailableError } from '@codelab/memory';
 import {
   type Preparation,
@@ -724,14 +724,17 @@ export class AgentRunHandler implements RunHandler {
       { resolvedPaths: targets, project: box.project, approved: approvedDigest !== undefined },
     );
     if (decision.outcome === 'deny') return refuse('TOOL_DENIED', decision.reason);
-    if (decision.outcome === 'needs_approval')
+    // Hand-offs change nothing in the world and their own rules bound them: never parked for a
+    // human (an approval there could not be honoured: the call ends or parks the run itself).
+    const handoff = call.name === SWITCH_AGENT || call.name === DELEGATE;
+    if (decision.outcome === 'needs_approval' && !handoff)
       return () => this.requestApproval(ctx, agent, box, start, effect, decision.reason);
     // Checked again right before it runs: never an argument the user did not approve.
     if (approvedDigest !== undefined && argsDigest(call.args) !== approvedDigest)
       return refuse('APPROVAL_DIGEST_MISMATCH', 'The arguments differ from the approved ones');
     if (call.name === SWITCH_AGENT) {
       // The journal as it is now (a call of this turn may have been approved meanwhile).
-      const current = await ctx.journal.list();
+      const current = (await ctx.journal.list()).filter((s) => s.seq !== seq);
       const checked = await this.handoffs.checkSwitch(ctx.run, agent, call.args, current);
       if ('error' in checked) return refuse(checked.error, checked.message);
       return () => this.switchAgent(ctx, agent, seq, call, start, step, checked.target);
@@ -918,8 +921,8 @@ export class AgentRunHandler implements RunHandler {
     status: StepStatus,
     result: unknown,
     start?: StepStart | 'link',
-    /** More to write in the same transaction (a hand-off's records). */
-    extra?: (tx: FencedTx) => Promise<void>,
+    /** More to write in the same transaction (a hand-off's records), with the lane it locks. */
+    extra?: { lane: string; write: (tx: FencedTx) => Promise<void> },
   ): Promise<void> {
     const { run, journal } = ctx;
     // A command's output may hold NUL bytes: stored (and shown) repaired, never a failed run.
@@ -941,33 +944,36 @@ export class AgentRunHandler implements RunHandler {
             message: String((result as { message?: unknown }).message ?? ''),
           }
         : null;
-    await journal.fenced(async (tx) => {
-      const message = await this.messages.append(tx, {
-        sessionId: run.sessionId,
-        role: MessageRole.Tool,
-        content,
-        agentId: agent.id,
-        agentName: agent.name,
-        runId: run.id,
-        stepSeq: seq,
-        toolCallId: call.id,
-        internal: run.kind === RunKind.Task,
-        metadata: { tool: call.name, status },
-      });
-      if (start === 'link')
-        await tx
-          .getConnection()
-          .execute(
-            'update run_steps set message_id = ? where run_id = ? and seq = ?',
-            [message.id, run.id, seq],
-            'run',
-            tx.getTransactionContext(),
-          );
-      else if (start)
-        await journal.record(start, { status, result, error, messageId: message.id }, tx);
-      else await journal.finish(seq, { status, result, error, messageId: message.id }, tx);
-      await extra?.(tx);
-    });
+    await journal.fenced(
+      async (tx) => {
+        const message = await this.messages.append(tx, {
+          sessionId: run.sessionId,
+          role: MessageRole.Tool,
+          content,
+          agentId: agent.id,
+          agentName: agent.name,
+          runId: run.id,
+          stepSeq: seq,
+          toolCallId: call.id,
+          internal: run.kind === RunKind.Task,
+          metadata: { tool: call.name, status },
+        });
+        if (start === 'link')
+          await tx
+            .getConnection()
+            .execute(
+              'update run_steps set message_id = ? where run_id = ? and seq = ?',
+              [message.id, run.id, seq],
+              'run',
+              tx.getTransactionContext(),
+            );
+        else if (start)
+          await journal.record(start, { status, result, error, messageId: message.id }, tx);
+        else await journal.finish(seq, { status, result, error, messageId: message.id }, tx);
+        await extra?.write(tx);
+      },
+      extra ? { lane: extra.lane } : {},
+    );
     this.toolCallCount.inc({ tool: call.name, outcome: status });
     ctx.publish('tool_result', {
       step: seq,
@@ -1013,8 +1019,11 @@ export class AgentRunHandler implements RunHandler {
       StepStatus.Succeeded,
       { output: { switched_to: target.name, status: 'switching' } },
       step ? undefined : start,
-      async (tx) => {
-        continuationId = await this.handoffs.requestSwitch(tx, run, agent, target, call.args);
+      {
+        lane: run.lane,
+        write: async (tx) => {
+          continuationId = await this.handoffs.requestSwitch(tx, run, agent, target, call.args);
+        },
       },
     );
     crashPoint('agent:switch-requested');
@@ -1046,23 +1055,27 @@ export class AgentRunHandler implements RunHandler {
   ): Promise<RunOutcome> {
     const { run, journal } = ctx;
     const reason = `waiting for ${target.name}'s result`;
-    const spawned = await journal.fenced(async (tx) => {
-      const child = await this.handoffs.spawnChild(tx, run, agent, target, call.args, start.seq);
-      await journal.record(
-        start,
-        {
-          status: StepStatus.Awaiting,
-          result: {
-            park: 'awaiting_children',
-            reason,
-            child_run_id: child.childId,
-            agent: target.name,
+    // The run's own lane first (its row is updated): the lock order of cancellations.
+    const spawned = await journal.fenced(
+      async (tx) => {
+        const child = await this.handoffs.spawnChild(tx, run, agent, target, call.args, start.seq);
+        await journal.record(
+          start,
+          {
+            status: StepStatus.Awaiting,
+            result: {
+              park: 'awaiting_children',
+              reason,
+              child_run_id: child.childId,
+              agent: target.name,
+            },
           },
-        },
-        tx,
-      );
-      return child;
-    });
+          tx,
+        );
+        return child;
+      },
+      { lane: run.lane },
+    );
     crashPoint('agent:delegated');
     if (spawned.dispatched) await this.lifecycle.enqueue(spawned.dispatched);
     ctx.publish('delegation_started', {
@@ -1116,7 +1129,7 @@ export class AgentRunHandler implements RunHandler {
       const message = await this.messages.append(tx, {
         sessionId: run.sessionId,
         role: MessageRole.User,
-        content: `Your answer does not match the JSON Schema it must follow (${checked.errors}). Answer again with only the JSON value.\n\nSchema: ${JSON.stringify(task.returns)}`,
+        content: `${REPAIR_MARKER} your answer does not match the JSON Schema it must follow (${checked.errors}). Answer again with only the JSON value.\n\nSchema: ${JSON.stringify(task.returns)}`,
         agentId: agent.id,
         agentName: agent.name,
         runId: run.id,

@@ -1,5 +1,6 @@
 import { Module, type OnModuleInit } from '@nestjs/common';
-import { CommandBus } from '@nestjs/cqrs';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { EntityManager } from '@mikro-orm/postgresql';
 import { AgentsModule } from '@codelab/agents';
 import { DomainEvents } from '@codelab/platform';
 import { RunLanes, RunLifecycle, RunsModule } from '@codelab/runs';
@@ -22,13 +23,21 @@ import { agentSwitchSaga } from './sagas/agent-switch.saga';
 export class HandoffsModule implements OnModuleInit {
   constructor(
     private readonly domainEvents: DomainEvents,
+    private readonly em: EntityManager,
     private readonly commands: CommandBus,
+    private readonly queries: QueryBus,
     private readonly lanes: RunLanes,
     private readonly lifecycle: RunLifecycle,
   ) {}
 
   onModuleInit(): void {
-    for (const handler of agentSwitchSaga(this.commands, this.lanes, this.lifecycle))
+    for (const handler of agentSwitchSaga(
+      this.em,
+      this.commands,
+      this.queries,
+      this.lanes,
+      this.lifecycle,
+    ))
       this.domainEvents.register(handler);
   }
 }

@@ -52,6 +52,8 @@ export const taskOf = (run: Run): TaskInput | null =>
 export const handoverOf = (run: Run): HandoverInput | null =>
   (run.input?.switch as HandoverInput | undefined) ?? null;
 
+const newAjv = () => new Ajv({ allErrors: true, strict: false, addUsedSchema: false });
+
 /** The step result of a repair request (a delegated result that did not match `returns`). */
 export const RESULT_REPAIR = 'result_repair';
 
@@ -65,7 +67,9 @@ export const RESULT_REPAIR = 'result_repair';
  */
 @Injectable()
 export class HandOffs {
-  private readonly ajv = new Ajv({ allErrors: true, strict: false });
+  // Schemas come from the model: no registry of $ids (a repeated $id is not an error), and a
+  // fresh instance (and its internal cache) once many distinct schemas were compiled.
+  private ajv = newAjv();
   private readonly schemas = new Map<string, ValidateFunction>();
 
   constructor(
@@ -337,7 +341,15 @@ export class HandOffs {
       this.invalidResults.inc({ attempt });
       return { ok: false, errors: 'the answer is not JSON' };
     }
-    const validate = this.validatorOf(task.returns);
+    let validate: ValidateFunction;
+    try {
+      validate = this.validatorOf(task.returns);
+    } catch (error) {
+      return {
+        ok: false,
+        errors: `the returns schema does not compile: ${(error as Error).message}`,
+      };
+    }
     if (validate(value)) return { ok: true, result: value };
     this.invalidResults.inc({ attempt });
     return { ok: false, errors: this.ajv.errorsText(validate.errors, { dataVar: 'result' }) };
@@ -347,8 +359,11 @@ export class HandOffs {
     const key = JSON.stringify(schema);
     let validate = this.schemas.get(key);
     if (!validate) {
+      if (this.schemas.size >= 1_000) {
+        this.schemas.clear();
+        this.ajv = newAjv();
+      }
       validate = this.ajv.compile(schema);
-      if (this.schemas.size > 1_000) this.schemas.clear();
       this.schemas.set(key, validate);
     }
     return validate;

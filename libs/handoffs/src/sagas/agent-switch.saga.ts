@@ -1,7 +1,11 @@
-import type { CommandBus } from '@nestjs/cqrs';
-import type { EntityManager } from '@mikro-orm/postgresql';
-import type { DomainEvent, DomainEventHandler } from '@codelab/platform';
-import { type RunLanes, type RunLifecycle, RunStatus } from '@codelab/runs';
+import type { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { type EntityManager, RequestContext } from '@mikro-orm/postgresql';
+import {
+  type DomainEvent,
+  type DomainEventHandler,
+  ResourceNotFoundError,
+} from '@codelab/platform';
+import { GetRunQuery, type RunLanes, type RunLifecycle, RunStatus } from '@codelab/runs';
 import { SwitchAgentCommand } from '../commands/switch-agent/switch-agent.command';
 import { SwitchReason } from '../entities/agent-switch.entity';
 import {
@@ -20,10 +24,13 @@ import {
  *
  * The continuation was reserved in the lane behind the switching run when the switch was asked
  * for, so nothing queued later overtakes it. A switch that cannot be applied any more (the agent
- * was deleted, the session archived) fails the continuation instead, and the lane moves on.
+ * was deleted, the session archived) fails the continuation instead, and one whose run the user
+ * cancelled meanwhile cancels it; either way the lane moves on.
  */
 export function agentSwitchSaga(
+  em: EntityManager,
   commands: CommandBus,
+  queries: QueryBus,
   lanes: RunLanes,
   lifecycle: RunLifecycle,
 ): DomainEventHandler[] {
@@ -33,6 +40,29 @@ export function agentSwitchSaga(
       types: [AGENT_SWITCH_REQUESTED],
       async handle(event: DomainEvent, tx: EntityManager) {
         const p = event.payload as unknown as AgentSwitchRequestedPayload;
+        const switching = await RequestContext.create(em, () =>
+          queries.execute(new GetRunQuery(p.session_id, p.run_id, p.owner_id)),
+        ).catch((error: unknown) => {
+          if (error instanceof ResourceNotFoundError) return null;
+          throw error;
+        });
+        if (!switching || switching.status === RunStatus.Cancelled) {
+          const cancelled = await lifecycle.transition(
+            tx,
+            p.continuation_run_id,
+            RunStatus.Cancelled,
+            {
+              from: [RunStatus.Queued],
+              reason: 'switch_cancelled',
+              error: {
+                code: 'SWITCH_CANCELLED',
+                message: 'The run that asked for the switch was cancelled',
+              },
+            },
+          );
+          if (cancelled) return () => lifecycle.afterCommit(cancelled);
+          return;
+        }
         const outcome = await commands.execute(
           new SwitchAgentCommand(
             {

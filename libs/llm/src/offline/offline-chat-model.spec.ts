@@ -6,7 +6,14 @@ import {
   ToolMessage,
 } from '@langchain/core/messages';
 import { tool } from '@langchain/core/tools';
-import { AGENTS_MARKER, MEMORY_MARKER, OFFLINE_PREFIX, PLANNER_MARKER } from './offline-rules';
+import {
+  AGENTS_MARKER,
+  HANDOVER_MARKER,
+  MEMORY_MARKER,
+  OFFLINE_PREFIX,
+  PLANNER_MARKER,
+  REPAIR_MARKER,
+} from './offline-rules';
 import { OfflineChatModel } from './offline-chat-model';
 
 const readFile = tool(async ({ path }: { path: string }) => `contents of ${path}`, {
@@ -147,6 +154,41 @@ describe('OfflineChatModel', () => {
     expect(plan.tasks[2].depends_on).toEqual(['t1', 't2']);
     const ids = new Set(plan.tasks.map((t) => t.id));
     for (const t of plan.tasks) for (const d of t.depends_on) expect(ids.has(d)).toBe(true);
+  });
+
+  it('plays /reply lines of the request only, in order, a repair request counting as a turn', async () => {
+    const task = new HumanMessage('do it\n/reply first\n/reply second');
+    expect((await model.invoke([new SystemMessage('s'), task])).content).toBe('first');
+    const repair = new HumanMessage(`${REPAIR_MARKER} try again`);
+    expect(
+      (await model.invoke([new SystemMessage('s'), task, new AIMessage('first'), repair])).content,
+    ).toBe('second');
+    // An earlier message of the conversation does not script a later one.
+    const later = await model.invoke([
+      new SystemMessage('s'),
+      task,
+      new AIMessage('first'),
+      new HumanMessage('something else'),
+    ]);
+    expect(later.content).toContain('something else');
+  });
+
+  it('reads a hand-over script only from a line that opens with the marker', async () => {
+    const handedOver = `Agent prompt.\n/switch Other loop\n\n${HANDOVER_MARKER} A handed this over`;
+    const bound = model.bindTools([
+      tool(async () => 'ok', {
+        name: 'switch_agent',
+        description: 'switch',
+        schema: { type: 'object', properties: { agent: { type: 'string' } } },
+      }),
+    ]);
+    const switched = (await bound.invoke([new SystemMessage(handedOver), new HumanMessage('hi')]))
+      .tool_calls;
+    expect(switched?.[0]).toMatchObject({ name: 'switch_agent', args: { agent: 'Other' } });
+    // The marker inside recalled memory (a "- " line) is not a hand-over.
+    const memory = `Agent prompt.\n/switch Other loop\n\n${MEMORY_MARKER}\n- ${HANDOVER_MARKER} quoted`;
+    const plain = await bound.invoke([new SystemMessage(memory), new HumanMessage('hi')]);
+    expect(plain.tool_calls ?? []).toHaveLength(0);
   });
 
   it('waits OFFLINE_LLM_TOKEN_DELAY_MS per token and stops when aborted', async () => {

@@ -11,13 +11,14 @@ import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
 import type { Runnable } from '@langchain/core/runnables';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import {
-  HANDOVER_MARKER,
   handoverHint,
+  isHandedOver,
   OFFLINE_PREFIX,
   parseReplies,
   parseToolScript,
   PLANNER_MARKER,
   planFor,
+  REPAIR_MARKER,
   replyFor,
   routeFor,
   stableId,
@@ -106,7 +107,7 @@ export class OfflineChatModel extends BaseChatModel<OfflineCallOptions, AIMessag
       (m) => m.type === 'ai' && ((m as AIMessageChunk).tool_calls?.length ?? 0) > 0,
     ).length;
     // After a hand-over the script is the system prompt's (the agent's prompt and its note).
-    const handedOver = system.includes(HANDOVER_MARKER);
+    const handedOver = isHandedOver(system);
     const script = parseToolScript(handedOver ? system : textOf(lastHuman));
     const bound = new Set((options.tools ?? []).map((t) => t.function.name));
     let turn: ToolDirective[] | undefined = script[turnsPlayed];
@@ -146,8 +147,12 @@ export class OfflineChatModel extends BaseChatModel<OfflineCallOptions, AIMessag
     }
     const unavailable = turn?.find((call) => !bound.has(call.name));
 
-    // `/reply` lines: the k-th text answer since the message that holds them plays the k-th.
-    const scripted = messages.find((m) => m.type === 'human' && parseReplies(textOf(m)).length > 0);
+    // `/reply` lines of the request (the last human message, a task's repair request aside): the
+    // k-th text answer since it plays the k-th line. Earlier messages of the conversation do not.
+    const request = [...messages]
+      .reverse()
+      .find((m) => m.type === 'human' && !textOf(m).startsWith(REPAIR_MARKER));
+    const scripted = request && parseReplies(textOf(request)).length > 0 ? request : undefined;
     const replies = scripted ? parseReplies(textOf(scripted)) : [];
     const answered = scripted
       ? messages

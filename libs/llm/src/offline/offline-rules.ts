@@ -28,6 +28,12 @@ export const AGENTS_MARKER = 'Available agents:';
 export const MEMORY_MARKER = 'Relevant memory:';
 export const HANDOVER_MARKER = 'Hand-over:';
 export const TASK_MARKER = 'Delegated task:';
+/** Starts the repair request a delegated task gets when its result did not match its schema. */
+export const REPAIR_MARKER = 'Result repair:';
+
+/** A hand-over note opens a line of the system prompt (memory lines start with "- "). */
+export const isHandedOver = (systemPrompt: string) =>
+  systemPrompt.split('\n').some((line) => line.startsWith(HANDOVER_MARKER));
 
 export interface ToolDirective {
   name: string;

@@ -77,9 +77,22 @@ export class StepJournal {
       );
   }
 
-  /** A transaction in which this execution still owns the run, or RunLeaseLostError. */
-  fenced<T>(work: (tx: FencedTx) => Promise<T>): Promise<T> {
+  /**
+   * A transaction in which this execution still owns the run, or RunLeaseLostError. With `lane`,
+   * that lane is locked first: the order every path takes (lane, then runs, then the session's
+   * counter), for work that touches a lane (a hand-off spawning a run).
+   */
+  fenced<T>(work: (tx: FencedTx) => Promise<T>, options: { lane?: string } = {}): Promise<T> {
     return this.em.fork().transactional(async (tx) => {
+      if (options.lane)
+        await tx
+          .getConnection()
+          .execute(
+            'select pg_advisory_xact_lock(hashtextextended(?, 0))',
+            [options.lane],
+            'all',
+            tx.getTransactionContext(),
+          );
       await assertLease(tx, this.lease);
       return work(tx as FencedTx);
     });

@@ -16,6 +16,7 @@ export interface MessageRow {
   tool_calls: ToolCallRecord[] | string | null;
   tool_call_id: string | null;
   metadata: Record<string, unknown> | string;
+  internal: boolean;
   created_at: Date | string;
 }
 
@@ -36,6 +37,7 @@ export function messageRowToDto(r: MessageRow): MessageDto {
     tool_calls: r.tool_calls === null ? null : json(r.tool_calls),
     tool_call_id: r.tool_call_id,
     metadata: json(r.metadata),
+    internal: r.internal,
     created_at: new Date(r.created_at).toISOString(),
   };
 }

@@ -232,6 +232,12 @@ export class MessageDto {
   tool_call_id!: string | null;
   @ApiProperty({ type: Object, example: {} })
   metadata!: Record<string, unknown>;
+  @ApiProperty({
+    example: false,
+    description:
+      "A delegated task's turn (its run is a child run): part of the record, not of the conversation",
+  })
+  internal!: boolean;
   @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
   created_at!: string;
 }

@@ -31,6 +31,7 @@ export interface LoggedMessage {
   toolCalls: ToolCallRecord[] | null;
   toolCallId: string | null;
   metadata: Record<string, unknown>;
+  internal: boolean;
   agentId: string | null;
   agentName: string | null;
   sessionId: string;
@@ -119,7 +120,7 @@ export class MessageLog {
 }
 
 const COLUMNS =
-  'id, session_id, seq, role, content, agent_id, agent_name, run_id, step_seq, tool_calls, tool_call_id, metadata, created_at';
+  'id, session_id, seq, role, content, agent_id, agent_name, run_id, step_seq, tool_calls, tool_call_id, metadata, internal, created_at';
 
 function fromRow(r: MessageRow): LoggedMessage {
   return {
@@ -132,6 +133,7 @@ function fromRow(r: MessageRow): LoggedMessage {
     toolCalls: r.tool_calls === null ? null : json(r.tool_calls),
     toolCallId: r.tool_call_id,
     metadata: json(r.metadata),
+    internal: r.internal,
     agentId: r.agent_id,
     agentName: r.agent_name,
     sessionId: r.session_id,
@@ -150,6 +152,7 @@ function toLogged(m: Message): LoggedMessage {
     toolCalls: m.toolCalls,
     toolCallId: m.toolCallId,
     metadata: m.metadata,
+    internal: m.internal,
     agentId: m.agentId,
     agentName: m.agentName,
     sessionId: m.session.id,
@@ -171,6 +174,7 @@ export function messageDtoOf(m: LoggedMessage): MessageDto {
     tool_calls: m.toolCalls,
     tool_call_id: m.toolCallId,
     metadata: m.metadata,
+    internal: m.internal,
     created_at: new Date(m.createdAt).toISOString(),
   };
 }

@@ -4,7 +4,7 @@ import { messageRowToDto, type MessageRow } from '../../dto/mappers';
 import { ListMessagesQuery } from './list-messages.query';
 
 const COLUMNS =
-  'id, session_id, seq, role, content, agent_id, agent_name, run_id, tool_calls, tool_call_id, metadata, created_at';
+  'id, session_id, seq, role, content, agent_id, agent_name, run_id, tool_calls, tool_call_id, metadata, internal, created_at';
 
 /**
  * Keyset pages on (session_id, seq), served by the unique index on those columns: no OFFSET, and
