@@ -11,6 +11,7 @@ import { RunDispatch, Run, RunStep } from '@codelab/runs';
 import { ChatSession, IdempotencyRecord, Message } from '@codelab/sessions';
 import { Approval } from '@codelab/approvals';
 import { AgentSwitch } from '@codelab/handoffs';
+import { Plan, PlanTask } from '@codelab/orchestration';
 import { MIGRATIONS } from './migrations';
 
 /** Every entity of every feature; the one list both the app and the migrator use. */
@@ -30,6 +31,8 @@ export const ENTITIES = [
   DomainEventHandling,
   Approval,
   AgentSwitch,
+  Plan,
+  PlanTask,
 ];
 
 /** MikroORM options for a validated AppConfig (the app, tests and migration scripts share it). */

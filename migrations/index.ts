@@ -8,6 +8,7 @@ import { Migration20261123144701_run_engine_v2 } from './Migration20261123144701
 import { Migration20261123171346_project_settings } from './Migration20261123171346_project_settings';
 import { Migration20261123173624_approvals } from './Migration20261123173624_approvals';
 import { Migration20261123200000_handoffs } from './Migration20261123200000_handoffs';
+import { Migration20261123210000_orchestration } from './Migration20261123210000_orchestration';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121232929_initial', class: Migration20261121232929_initial },
@@ -30,4 +31,8 @@ export const MIGRATIONS: MigrationObject[] = [
   },
   { name: 'Migration20261123173624_approvals', class: Migration20261123173624_approvals },
   { name: 'Migration20261123200000_handoffs', class: Migration20261123200000_handoffs },
+  {
+    name: 'Migration20261123210000_orchestration',
+    class: Migration20261123210000_orchestration,
+  },
 ];

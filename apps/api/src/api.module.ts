@@ -14,6 +14,7 @@ import { StreamingModule } from '@codelab/streaming';
 import { WorkspaceHttpModule } from '@codelab/workspace';
 import { ApprovalsHttpModule } from '@codelab/approvals';
 import { HandoffsHttpModule } from '@codelab/handoffs';
+import { OrchestrationHttpModule } from '@codelab/orchestration';
 import { createOrmConfig } from '../../../mikro-orm.config';
 import { WorkerModule } from '../../worker/src/worker.module';
 
@@ -34,6 +35,7 @@ export class ApiModule {
         WorkspaceHttpModule,
         ApprovalsHttpModule,
         HandoffsHttpModule,
+        OrchestrationHttpModule,
         StreamingModule,
         ...(config.role === 'all' ? [WorkerModule] : []),
       ],

@@ -7,6 +7,7 @@ import { StreamingModule } from '@codelab/streaming';
 import { WorkspaceModule } from '@codelab/workspace';
 import { ApprovalsWorkerModule } from '@codelab/approvals';
 import { HandoffsModule } from '@codelab/handoffs';
+import { OrchestrationModule } from '@codelab/orchestration';
 
 /**
  * Background processing: the run engine with its handlers (agent runs; orchestration later),
@@ -25,6 +26,8 @@ import { HandoffsModule } from '@codelab/handoffs';
     ApprovalsWorkerModule,
     // The agent switch saga.
     HandoffsModule,
+    // Orchestration runs and the plan scheduler.
+    OrchestrationModule,
     // Runs publish session events; StreamingModule appends them to Redis Streams.
     StreamingModule,
   ],

@@ -33,6 +33,7 @@ export class PromptBuilder {
   /** A delegated task: the agent's own prompt, who asked, the result's shape, the instruction. */
   buildTask(agent: Agent, task: TaskInput): BuiltPrompt {
     let system = `${agent.systemPrompt}\n\nYou are "${agent.name}" (${agent.role}), an agent of CodeLab.\n\n${TASK_MARKER} ${task.from_agent_name} delegated this task to you; your final answer is its result.`;
+    if (task.attempt && task.attempt > 1) system += ` (Attempt ${task.attempt}.)`;
     if (task.returns)
       system += ` Answer with only a JSON value matching this JSON Schema: ${JSON.stringify(task.returns)}`;
     return {

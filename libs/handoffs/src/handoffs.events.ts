@@ -29,6 +29,6 @@ export interface AgentSwitchedPayload {
   from_agent_name: string | null;
   to_agent_id: string;
   to_agent_name: string;
-  reason: 'tool' | 'user';
+  reason: 'tool' | 'user' | 'routed';
   continuation_run_id: string | null;
 }

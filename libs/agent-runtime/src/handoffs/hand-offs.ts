@@ -32,6 +32,8 @@ export interface TaskInput {
   from_agent_id: string;
   from_agent_name: string;
   parent_step: number;
+  /** Which attempt this is (a plan task retried). */
+  attempt?: number;
 }
 
 /** What a switch's continuation knows (its `input.switch`). */

@@ -7,6 +7,8 @@ export enum SwitchReason {
   Tool = 'tool',
   /** The user chose the agent (POST .../active-agent). */
   User = 'user',
+  /** The orchestrator routed a message of an orchestrated session to the agent. */
+  Routed = 'routed',
 }
 
 /** One change of a conversation's current agent: the session's hand-over history. */

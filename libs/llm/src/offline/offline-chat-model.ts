@@ -11,9 +11,11 @@ import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
 import type { Runnable } from '@langchain/core/runnables';
 import { convertToOpenAITool } from '@langchain/core/utils/function_calling';
 import {
+  failureFor,
   handoverHint,
   isHandedOver,
   OFFLINE_PREFIX,
+  parsePlans,
   parseReplies,
   parseToolScript,
   PLANNER_MARKER,
@@ -100,6 +102,11 @@ export class OfflineChatModel extends BaseChatModel<OfflineCallOptions, AIMessag
     const lastHuman = [...messages].reverse().find((m) => m.type === 'human');
     const inputTokens = estimateTokens(messages.map(textOf).join('\n'));
     const signal = options.signal;
+    const failure = failureFor(textOf(lastHuman), system);
+    if (failure) {
+      await this.pause(signal);
+      throw Object.assign(new Error(`Offline model: ${failure}`), { status: 422 });
+    }
 
     // The user's message is a script of tool-calling turns; play the next one, if any is left.
     const sinceHuman = lastHuman ? messages.slice(messages.lastIndexOf(lastHuman) + 1) : [];
@@ -162,7 +169,12 @@ export class OfflineChatModel extends BaseChatModel<OfflineCallOptions, AIMessag
 
     let reply: string;
     if (system.includes(PLANNER_MARKER)) {
-      reply = JSON.stringify(planFor(textOf(lastHuman), system));
+      const humans = messages.filter((m) => m.type === 'human');
+      const request = textOf(humans[0]);
+      const plans = parsePlans(request);
+      reply = plans.length
+        ? plans[Math.min(humans.length - 1, plans.length - 1)]
+        : JSON.stringify(planFor(request, system));
     } else if (unavailable) {
       reply = `${OFFLINE_PREFIX} The tool "${unavailable.name}" is not available to this agent.`;
     } else if (replies.length) {

@@ -18,7 +18,11 @@ import { createHash } from 'node:crypto';
  *    summary of the results; `/reply <text>` lines are answered verbatim instead, the k-th text
  *    answer playing the k-th line (a delegated task's result, and its repair).
  * 3. Planning: when the system prompt contains PLANNER_MARKER it answers with a JSON plan (a
- *    DAG of tasks) over the agents listed after AGENTS_MARKER; see planFor().
+ *    DAG of tasks) over the agents listed after AGENTS_MARKER; see planFor(). `/plan <json>` lines
+ *    of the request are answered verbatim instead, the k-th planner call playing the k-th line
+ *    (a re-plan after an invalid plan is the second call).
+ * 5. Failures: a line `/fail [text]` makes the call fail as a provider's 422 would (not retried);
+ *    `/fail-first <n> [text]` fails the first n attempts of a retried plan task only.
  * 4. Otherwise: a deterministic reply derived from the request, quoting the first line of any
  *    "Relevant memory:" section of the system prompt. Every reply says it is the offline model.
  */
@@ -118,6 +122,22 @@ function delegationArgs(rest: string): Record<string, unknown> {
 }
 
 /** The `/reply <text>` lines of a message, in order (\\n in a line is a newline). */
+export function parsePlans(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => /^\s*\/plan\s+(\{.*\})\s*$/i.exec(line)?.[1])
+    .filter((p): p is string => p !== undefined);
+}
+
+/** The `/fail` directive of a message, for this attempt: the error text, or null. */
+export function failureFor(text: string, systemPrompt: string): string | null {
+  const match = /^\s*\/fail(?:-first\s+(\d+))?(?:\s+(.*))?$/im.exec(text);
+  if (!match) return null;
+  const attempt = Number(/\(Attempt (\d+)\.\)/.exec(systemPrompt)?.[1] ?? 1);
+  if (match[1] !== undefined && attempt > Number(match[1])) return null;
+  return match[2]?.trim() || 'scripted failure';
+}
+
 export function parseReplies(text: string): string[] {
   return text
     .split('\n')

@@ -13,7 +13,8 @@ export function resumeParentHandler(lifecycle: RunLifecycle): DomainEventHandler
   return {
     name: 'runs.resume-parent-when-children-finish',
     types: ['run.finished'],
-    accepts: (event) => typeof event.payload.parent_run_id === 'string',
+    accepts: (event) =>
+      typeof event.payload.parent_run_id === 'string' && event.payload.plan_task === undefined,
     async handle(event: DomainEvent, tx: EntityManager) {
       const parentId = event.payload.parent_run_id;
       if (typeof parentId !== 'string') return;

@@ -276,6 +276,7 @@ export class RunExecutor {
           epoch,
           from: [RunStatus.Running],
           error: outcome.error,
+          outputMessageId: outcome.outputMessageId,
           ...(outcome.usage !== undefined ? { usage: outcome.usage } : {}),
         });
         return outcome.deadLetter

@@ -32,7 +32,14 @@ export interface RunContext {
 
 export type RunOutcome =
   | { kind: 'completed'; outputMessageId?: string; usage?: RunUsage | null }
-  | { kind: 'failed'; error: RunError; deadLetter?: boolean; usage?: RunUsage | null }
+  | {
+      kind: 'failed';
+      error: RunError;
+      deadLetter?: boolean;
+      usage?: RunUsage | null;
+      /** What it still answered (e.g. an orchestration's summary of a failed plan). */
+      outputMessageId?: string;
+    }
   /** Parks the run: its place in the lane is kept, nothing is held until it is resumed. */
   | { kind: 'parked'; status: 'awaiting_approval' | 'awaiting_children'; reason: string };
 

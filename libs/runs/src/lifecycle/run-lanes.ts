@@ -19,6 +19,9 @@ export interface NewRun {
   lane: string;
   laneSeq: number;
   inputMessageId: string;
+  /** Default: an agent's direct run. */
+  kind?: RunKind;
+  mode?: RunMode;
 }
 
 /** A run a worker starts for another run: a delegated task, or a switch's continuation. */
@@ -121,12 +124,14 @@ export class RunLanes {
       run.agentId,
       run.agentName,
       run.lane,
+      run.kind ?? RunKind.Agent,
+      run.mode ?? RunMode.Direct,
       run.laneSeq,
       run.inputMessageId,
     ];
-    const insert = `insert into runs (id, session_id, project_id, owner_id, agent_id, agent_name, kind, mode,
-        lane, lane_seq, input_message_id, state, dispatches)
-      values (?, ?, ?, ?, ?, ?, 'agent', 'direct', ?, ?, ?, '{}', ${laneIdle ? 1 : 0}) returning *`;
+    const insert = `insert into runs (id, session_id, project_id, owner_id, agent_id, agent_name, lane,
+        kind, mode, lane_seq, input_message_id, state, dispatches)
+      values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ${laneIdle ? 1 : 0}) returning *`;
     if (!laneIdle) {
       const [row] = await conn.execute<Record<string, unknown>[]>(insert, values, 'all', ctx);
       return { run: row, dispatched: await this.admit(tx, run.id, run.lane) };

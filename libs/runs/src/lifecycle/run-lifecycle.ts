@@ -12,6 +12,7 @@ import {
   PARKED_RUN_STATUSES,
   Run,
   type RunError,
+  type RunState,
   RunStatus,
   type RunUsage,
 } from '../entities/run.entity';
@@ -181,6 +182,8 @@ export class RunLifecycle {
           kind: run.kind,
           // It delegated tasks: its end may have children to take along.
           ...(run.state.delegated ? { delegated: true } : {}),
+          // A task of a plan: the plan's scheduler (not the generic join) moves its parent on.
+          ...(run.input?.plan_task ? { plan_task: run.input.plan_task } : {}),
           from: current.status,
           status: to,
           ...(error ? { error } : {}),
@@ -195,6 +198,22 @@ export class RunLifecycle {
       dispatched.push(await this.lanes.dispatch(tx, run.id));
     }
     return { run, from: current.status, dispatched };
+  }
+
+  /** Where these runs stand (in the caller's transaction): status, state and error. */
+  async statuses(
+    tx: EntityManager,
+    ids: string[],
+  ): Promise<{ id: string; status: RunStatus; state: RunState; error: RunError | null }[]> {
+    if (!ids.length) return [];
+    return tx
+      .getConnection()
+      .execute(
+        'select id, status, state, error from runs where id = any(?::uuid[])',
+        [`{${ids.join(',')}}`],
+        'all',
+        tx.getTransactionContext(),
+      );
   }
 
   /** Whether any child of the run is still active (a parent waits for them all). */

@@ -13,7 +13,7 @@ import {
   type ValidationOptions,
   IsIn,
 } from 'class-validator';
-import { type ChatSession } from '../entities/chat-session.entity';
+import { type ChatSession, type SessionMode } from '../entities/chat-session.entity';
 import { MessageRole } from '../entities/message.entity';
 import { RunDto } from '@codelab/runs';
 import { isPresent, trimString } from '@codelab/platform';
@@ -74,6 +74,16 @@ export class CreateSessionDto {
   @MinLength(1)
   @MaxLength(100)
   agent?: string;
+
+  @ApiPropertyOptional({
+    enum: ['direct', 'orchestrated'],
+    default: 'direct',
+    description:
+      "Who answers a message without `target_agent`: the session's current agent (`direct`), or the project's orchestrator, which routes it to an agent or plans a DAG of agent tasks (`orchestrated`)",
+  })
+  @ValidateIf(isPresent)
+  @IsIn(['direct', 'orchestrated'])
+  mode?: SessionMode;
 }
 
 export class UpdateSessionDto {
@@ -99,6 +109,8 @@ export class SessionDto {
     example: '5d3c8f0a-0d6e-4f3a-9c55-0b1f5f7e2a10',
   })
   current_agent_id!: string | null;
+  @ApiProperty({ enum: ['direct', 'orchestrated'], example: 'direct' })
+  mode!: SessionMode;
   @ApiProperty({ example: 12, description: 'Number of messages (the last seq)' })
   message_count!: number;
   @ApiProperty({ format: 'date-time', example: '2026-11-21T12:00:00.000Z' })
@@ -114,6 +126,7 @@ export class SessionDto {
       project_id: s.project.id,
       title: s.title,
       current_agent_id: s.currentAgentId,
+      mode: s.mode,
       message_count: s.lastSeq,
       created_at: s.createdAt.toISOString(),
       updated_at: s.updatedAt.toISOString(),

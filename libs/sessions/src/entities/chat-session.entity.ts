@@ -3,6 +3,8 @@ import { type Opt, type Ref } from '@mikro-orm/core';
 import { Entity, Index, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/legacy';
 import { Project } from '@codelab/projects';
 
+export type SessionMode = 'direct' | 'orchestrated';
+
 @Entity({ tableName: 'chat_sessions' })
 @Index({
   name: 'chat_sessions_project_created_idx',
@@ -26,6 +28,13 @@ export class ChatSession {
   /** Plain id, not a foreign key: deleting an agent must leave its sessions readable. */
   @Property({ type: 'uuid', nullable: true })
   currentAgentId: string | null = null;
+
+  /**
+   * Who answers a message without `target_agent`: the current agent (`direct`), or the project's
+   * orchestrator, which routes it to an agent or plans a DAG of agent tasks (`orchestrated`).
+   */
+  @Property({ type: 'string', length: 12, default: 'direct' })
+  mode: Opt<SessionMode> = 'direct';
 
   /** Last allocated message seq; bumped in the inserting transaction, so seqs have no gaps. */
   @Property({ type: 'integer', default: 0 })

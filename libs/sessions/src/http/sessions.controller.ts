@@ -99,7 +99,7 @@ export class SessionsController {
   ): Promise<SessionDto> {
     return SessionDto.from(
       await this.commands.execute(
-        new CreateSessionCommand(project.id, user.id, body.title, body.agent),
+        new CreateSessionCommand(project.id, user.id, body.title, body.agent, body.mode),
       ),
     );
   }

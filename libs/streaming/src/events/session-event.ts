@@ -20,7 +20,13 @@ export type SessionEventType =
   | 'run_cancelled'
   | 'agent_switched'
   | 'delegation_started'
-  | 'delegation_finished';
+  | 'delegation_finished'
+  | 'plan_created'
+  | 'task_started'
+  | 'task_completed'
+  | 'task_failed'
+  | 'task_skipped'
+  | 'orchestration_completed';
 
 export class SessionEvent {
   readonly ts = new Date().toISOString();

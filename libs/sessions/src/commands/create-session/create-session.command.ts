@@ -1,3 +1,4 @@
+import type { SessionMode } from '../../entities/chat-session.entity';
 import { Command } from '@nestjs/cqrs';
 import { type ChatSession } from '../../entities/chat-session.entity';
 
@@ -7,6 +8,7 @@ export class CreateSessionCommand extends Command<ChatSession> {
     readonly ownerId: string,
     readonly title: string | undefined,
     readonly agent: string | undefined,
+    readonly mode: SessionMode = 'direct',
   ) {
     super();
   }

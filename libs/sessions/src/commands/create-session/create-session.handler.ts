@@ -12,7 +12,13 @@ export class CreateSessionHandler implements ICommandHandler<CreateSessionComman
     private readonly queries: QueryBus,
   ) {}
 
-  async execute({ projectId, ownerId, title, agent }: CreateSessionCommand): Promise<ChatSession> {
+  async execute({
+    projectId,
+    ownerId,
+    title,
+    agent,
+    mode,
+  }: CreateSessionCommand): Promise<ChatSession> {
     const current = await this.queries.execute(
       new FindProjectAgentQuery(projectId, ownerId, agent),
     );
@@ -22,6 +28,7 @@ export class CreateSessionHandler implements ICommandHandler<CreateSessionComman
       ownerId,
       title: title ?? 'New session',
       currentAgentId: current?.id ?? null,
+      mode,
     });
     await this.em.persist(session).flush();
     return session;

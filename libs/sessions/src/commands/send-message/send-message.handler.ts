@@ -10,6 +10,8 @@ import {
   type Dispatch,
   Run,
   RunCancellation,
+  RunKind,
+  RunMode,
   RunLanes,
   RunLifecycle,
   toRunDto,
@@ -35,8 +37,20 @@ export const sessionLane = (sessionId: string) => `session:${sessionId}`;
 interface SessionRow {
   id: string;
   current_agent_id: string | null;
+  mode: 'direct' | 'orchestrated';
   archived_at: Date | null;
 }
+
+/** Who answers: an agent, or (orchestrated sessions) the project's orchestrator. */
+interface Answerer {
+  id: string;
+  name: string;
+  kind?: RunKind;
+  mode?: RunMode;
+}
+
+/** The orchestrator's name; its run's agent id is the project's id (it is not a user agent). */
+const ORCHESTRATOR = 'Orchestrator';
 
 interface Accepted {
   response: SendMessageResponseDto;
@@ -122,7 +136,7 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
       }
 
       const [session] = await conn.execute<SessionRow[]>(
-        `select id, current_agent_id, archived_at from chat_sessions
+        `select id, current_agent_id, mode, archived_at from chat_sessions
           where id = ? and project_id = ? and owner_id = ?`,
         [sessionId, projectId, ownerId],
         'all',
@@ -130,12 +144,15 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
       );
       if (!session) throw notFound(this.denials, 'session');
       if (session.archived_at) throw new SessionArchivedError();
-      const agent = await this.resolveAgent(
-        projectId,
-        ownerId,
-        targetAgent,
-        session.current_agent_id,
-      );
+      const agent: Answerer =
+        targetAgent === undefined && session.mode === 'orchestrated'
+          ? {
+              id: projectId,
+              name: ORCHESTRATOR,
+              kind: RunKind.Orchestration,
+              mode: RunMode.Orchestrated,
+            }
+          : await this.resolveAgent(projectId, ownerId, targetAgent, session.current_agent_id);
 
       // Lock order on every path: lane, then runs, then the session's seq counter.
       const lane = sessionLane(session.id);
@@ -160,7 +177,7 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
         sessionId: session.id,
         role: MessageRole.User,
         content,
-        agentId: agent.id,
+        agentId: agent.kind === RunKind.Orchestration ? null : agent.id,
         agentName: agent.name,
         runId,
       });
@@ -176,6 +193,8 @@ export class SendMessageHandler implements ICommandHandler<SendMessageCommand> {
           lane,
           laneSeq: input.seq,
           inputMessageId: input.id,
+          kind: agent.kind,
+          mode: agent.mode,
         },
         active.length === 0,
       );
