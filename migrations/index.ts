@@ -9,6 +9,7 @@ import { Migration20261123171346_project_settings } from './Migration20261123171
 import { Migration20261123173624_approvals } from './Migration20261123173624_approvals';
 import { Migration20261123200000_handoffs } from './Migration20261123200000_handoffs';
 import { Migration20261123210000_orchestration } from './Migration20261123210000_orchestration';
+import { Migration20261123220000_plan_recoveries } from './Migration20261123220000_plan_recoveries';
 
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261121232929_initial', class: Migration20261121232929_initial },
@@ -34,5 +35,9 @@ export const MIGRATIONS: MigrationObject[] = [
   {
     name: 'Migration20261123210000_orchestration',
     class: Migration20261123210000_orchestration,
+  },
+  {
+    name: 'Migration20261123220000_plan_recoveries',
+    class: Migration20261123220000_plan_recoveries,
   },
 ];

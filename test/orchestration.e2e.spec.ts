@@ -25,6 +25,7 @@ interface PlanView {
   id: string;
   status: string;
   replans: number;
+  recoveries: number;
   tasks: TaskView[];
 }
 
@@ -185,6 +186,7 @@ describe('orchestrated mode (e2e)', () => {
         .set(alice.auth)
         .expect(200);
       expect(detail.body.children).toHaveLength(4);
+      expect(detail.body.plan).toMatchObject({ id: p.id, status: 'completed' });
     } finally {
       sse.close();
     }
@@ -244,6 +246,29 @@ describe('orchestrated mode (e2e)', () => {
     expect(done.error?.code).toBe('PLAN_FAILED');
     // The final answer was still written.
     expect(done.output_message_id).toEqual(expect.any(String));
+  });
+
+  it('asks the planner to recover when a task failed: new tasks replace it', async () => {
+    const { sid, runId, done } = await run(
+      `go\n${plan(
+        [
+          { id: 'broken', agent: 'DataAnalyst', instruction: '/fail down', on_failure: 'retry' },
+          { id: 'after', agent: 'DataAnalyst', instruction: '/reply x', depends_on: ['broken'] },
+          { id: 'fine', agent: 'DocumentWriter', instruction: '/reply fine' },
+        ],
+        [{ id: 'fix', agent: 'DataAnalyst', instruction: '/reply fixed', depends_on: ['fine'] }],
+      )}`,
+    );
+    expect(done.status).toBe('completed');
+    const p = await planOf(sid, runId);
+    expect(p).toMatchObject({ status: 'completed', recoveries: 1 });
+    expect(p.tasks.map((x) => [x.id, x.status, x.error?.code ?? null])).toEqual([
+      ['broken', 'skipped', 'REPLANNED'],
+      ['after', 'skipped', 'DEPENDENCY_FAILED'],
+      ['fine', 'completed', null],
+      ['fix', 'completed', null],
+    ]);
+    expect(p.tasks[0].attempt).toBe(3);
   });
 
   it('fail_plan stops the plan: the rest is skipped or cancelled', async () => {
@@ -316,6 +341,98 @@ describe('orchestrated mode (e2e)', () => {
       .set(alice.auth)
       .expect(200);
     expect(approvals.body.items).toHaveLength(0);
+  });
+
+  it('waits for plan approval when the project asks: approve, edit (validated), reject', async () => {
+    const gated = await createProject(t.http, alice, 'gated');
+    await t.http
+      .patch(`/v1/my/projects/${gated}`)
+      .set(alice.auth)
+      .send({ settings: { require_plan_approval: true } })
+      .expect(200);
+    const base = `/v1/my/projects/${gated}`;
+    const two: Task[] = [
+      { id: 'p', agent: 'DataAnalyst', instruction: '/reply pee' },
+      { id: 'q', agent: 'DataAnalyst', instruction: '/reply queue' },
+    ];
+    const start = async () => {
+      const sid = (
+        await t.http
+          .post(`${base}/sessions`)
+          .set(alice.auth)
+          .send({ mode: 'orchestrated' })
+          .expect(201)
+      ).body.id as string;
+      const sent = await sendMessage(t.http, alice, gated, sid, { content: `go\n${plan(two)}` });
+      await waitForRun(t.http, alice, gated, sid, sent.run.id, ['awaiting_approval']);
+      const list = await t.http
+        .get(`${base}/approvals`)
+        .query({ session_id: sid, status: 'pending' })
+        .set(alice.auth)
+        .expect(200);
+      const [approval] = list.body.items as {
+        id: string;
+        kind: string;
+        args: { tasks: Task[] };
+        args_digest: string;
+      }[];
+      expect(approval).toMatchObject({ kind: 'plan' });
+      expect(approval.args.tasks.map((x) => x.id)).toEqual(['p', 'q']);
+      // Nothing ran yet.
+      expectProblem(
+        await t.http.get(`${base}/sessions/${sid}/runs/${sent.run.id}/plan`).set(alice.auth),
+        404,
+      );
+      return { sid, runId: sent.run.id, approval };
+    };
+    const decide = (id: string, action: string, body: Record<string, unknown>) =>
+      t.http.post(`${base}/approvals/${id}/${action}`).set(alice.auth).send(body);
+
+    const approved = await start();
+    await decide(approved.approval.id, 'approve', {
+      args_digest: approved.approval.args_digest,
+    }).expect(200);
+    expect((await waitForRun(t.http, alice, gated, approved.sid, approved.runId)).status).toBe(
+      'completed',
+    );
+
+    const edited = await start();
+    // An edit is validated like a plan: a cycle is refused, nothing is decided.
+    expectProblem(
+      await decide(edited.approval.id, 'approve', {
+        args_digest: edited.approval.args_digest,
+        edited_args: {
+          tasks: [
+            { ...two[0], depends_on: ['q'] },
+            { ...two[1], depends_on: ['p'] },
+          ],
+        },
+      }),
+      422,
+      'APPROVAL_EDIT_REFUSED',
+    );
+    await decide(edited.approval.id, 'approve', {
+      args_digest: edited.approval.args_digest,
+      edited_args: { tasks: [two[1]] },
+    }).expect(200);
+    expect((await waitForRun(t.http, alice, gated, edited.sid, edited.runId)).status).toBe(
+      'completed',
+    );
+    const editedPlan = (
+      await t.http
+        .get(`${base}/sessions/${edited.sid}/runs/${edited.runId}/plan`)
+        .set(alice.auth)
+        .expect(200)
+    ).body as PlanView;
+    expect(editedPlan.tasks.map((x) => [x.id, x.status])).toEqual([['q', 'completed']]);
+
+    const rejected = await start();
+    await decide(rejected.approval.id, 'reject', {
+      args_digest: rejected.approval.args_digest,
+      reason: 'not now',
+    }).expect(200);
+    const done = await waitForRun(t.http, alice, gated, rejected.sid, rejected.runId);
+    expect(done).toMatchObject({ status: 'failed', error: { code: 'PLAN_REJECTED' } });
   });
 
   it('answers 404 for another user’s plan and 400 for a bad session mode', async () => {

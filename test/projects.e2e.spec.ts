@@ -40,6 +40,7 @@ describe('projects (e2e)', () => {
         approval_tools: [],
         approval_deadline_seconds: 300,
         approval_default_actions: { tool: 'reject', command: 'reject' },
+        require_plan_approval: false,
       },
       created_at: expect.any(String),
       updated_at: expect.any(String),

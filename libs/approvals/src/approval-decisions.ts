@@ -1,3 +1,4 @@
+import { ApprovalEditChecks } from './approval-edit-checks';
 import { Injectable, Logger } from '@nestjs/common';
 import { CommandBus, EventBus, QueryBus } from '@nestjs/cqrs';
 import { EntityManager } from '@mikro-orm/postgresql';
@@ -74,6 +75,7 @@ export class ApprovalDecisions {
   private readonly throttled = new ThrottledLog(this.logger);
 
   constructor(
+    private readonly editChecks: ApprovalEditChecks,
     private readonly em: EntityManager,
     private readonly commands: CommandBus,
     private readonly queries: QueryBus,
@@ -221,6 +223,12 @@ export class ApprovalDecisions {
    * (or approvable) by the agent's policy and the project's settings on the resolved paths.
    */
   private async checkEdit(approval: Approval, edited: Record<string, unknown>): Promise<void> {
+    const own = this.editChecks.of(approval.kind);
+    if (own) {
+      const refusal = await own(approval, edited);
+      if (refusal) throw new ApprovalEditRefusedError(refusal);
+      return;
+    }
     const tool = this.tools.get(approval.toolName);
     if (!tool)
       throw new ApprovalEditRefusedError(`the tool "${approval.toolName}" is unknown here`);

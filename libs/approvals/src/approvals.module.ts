@@ -6,6 +6,7 @@ import { ProjectsModule } from '@codelab/projects';
 import { RunsModule } from '@codelab/runs';
 import { ToolsModule } from '@codelab/tools';
 import { ApprovalDecisions } from './approval-decisions';
+import { ApprovalEditChecks } from './approval-edit-checks';
 import { ApprovalRequests } from './approval-requests';
 import { approvalMetricProviders } from './approvals.metrics';
 import { approvalRunHandlers } from './events/approval-run.handlers';
@@ -20,6 +21,7 @@ import {
 @Module({
   imports: [ProjectsModule, AgentsModule, RunsModule, ToolsModule],
   providers: [
+    ApprovalEditChecks,
     ApprovalRequests,
     ApprovalDecisions,
     ApprovalDeadlines,
@@ -28,7 +30,13 @@ import {
     GetStepApprovalHandler,
     ...approvalMetricProviders,
   ],
-  exports: [ApprovalRequests, ApprovalDecisions, ApprovalDeadlines, ...approvalMetricProviders],
+  exports: [
+    ApprovalEditChecks,
+    ApprovalRequests,
+    ApprovalDecisions,
+    ApprovalDeadlines,
+    ...approvalMetricProviders,
+  ],
 })
 export class ApprovalsModule implements OnModuleInit {
   constructor(

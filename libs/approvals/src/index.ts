@@ -14,3 +14,4 @@ export { APPROVALS_REQUESTED } from './approvals.metrics';
 export { ApprovalsModule } from './approvals.module';
 export { ApprovalsHttpModule } from './http/approvals-http.module';
 export { ApprovalsWorkerModule } from './jobs/approvals-worker.module';
+export { ApprovalEditChecks, type EditCheck } from './approval-edit-checks';

@@ -13,6 +13,16 @@ import {
   toStorable,
 } from '@codelab/platform';
 import { type Agent, ListAgentsQuery } from '@codelab/agents';
+import {
+  ApprovalDeadlines,
+  ApprovalKind,
+  ApprovalRequests,
+  ApprovalStatus,
+  GetStepApprovalQuery,
+  refusalOf,
+  toApprovalDto,
+} from '@codelab/approvals';
+import { GetOwnedProjectQuery, settingsOf } from '@codelab/projects';
 import { SwitchAgentCommand, SwitchReason } from '@codelab/handoffs';
 import {
   AGENTS_MARKER,
@@ -49,8 +59,12 @@ import { type Advanced, PlanScheduler } from './scheduling/plan-scheduler';
 
 /** Journal steps of an orchestration run (fixed seqs: a resumed run addresses the same rows). */
 const PLANNER_STEPS = [1, 2];
-const PLAN_STEP = 3;
-const JOIN_STEP = 4;
+const APPROVAL_STEP = 3;
+const PLAN_STEP = 4;
+const JOIN_STEP = 5;
+/** Recovery planner calls: 10, 11 (at most MAX_RECOVERIES). */
+const RECOVERY_STEP = 10;
+const MAX_RECOVERIES = 2;
 /** How much of each task's result the join prompt carries. */
 const RESULT_IN_JOIN_CHARS = 2_000;
 
@@ -78,6 +92,8 @@ export class OrchestrationRunHandler implements RunHandler {
     private readonly lanes: RunLanes,
     private readonly lifecycle: RunLifecycle,
     private readonly scheduler: PlanScheduler,
+    private readonly approvals: ApprovalRequests,
+    private readonly deadlines: ApprovalDeadlines,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     @InjectMetric(names.plans) private readonly plans: Counter<string>,
     @InjectMetric(names.tasks) private readonly tasks: Counter<string>,
@@ -131,7 +147,17 @@ export class OrchestrationRunHandler implements RunHandler {
       let text: string;
       if (step?.status === StepStatus.Succeeded) text = String(step.result?.text ?? '');
       else {
-        const planned = await this.plan(ctx, seq, input.content, agents, errors, previous);
+        const planned = await this.plan(
+          ctx,
+          seq,
+          input.content,
+          agents,
+          errors.length
+            ? [
+                `Your previous plan was invalid (${errors.join('; ')}):\n${previous.slice(0, 4_000)}\nAnswer again with a valid decision.`,
+              ]
+            : [],
+        );
         if ('kind' in planned) return planned;
         text = planned.text;
       }
@@ -158,7 +184,9 @@ export class OrchestrationRunHandler implements RunHandler {
         ctx,
         agents.find((a) => a.name === decision.agent)!,
       );
-    return this.startPlan(ctx, decision.tasks, agents, replanned);
+    const gate = await this.approvalGate(ctx, decision.tasks, names);
+    if ('kind' in gate) return gate;
+    return this.startPlan(ctx, gate.tasks, agents, replanned);
   }
 
   /** One planner call, journalled (a read: after a crash it is simply asked again). */
@@ -167,18 +195,16 @@ export class OrchestrationRunHandler implements RunHandler {
     seq: number,
     request: string,
     agents: Agent[],
-    errors: string[],
-    previous: string,
+    /** Follow-ups after the request: a re-plan's errors, a recovery's outcomes. */
+    followUps: string[] = [],
   ): Promise<{ text: string } | RunOutcome> {
     await ctx.journal.start({ seq, kind: StepKind.Llm, name: 'planner' });
     const system = `${PLANNER_PROMPT}\n\n${AGENTS_MARKER} ${agents.map((a) => `${a.name} (${a.role})`).join(', ')}`;
-    const messages = [new SystemMessage(system), new HumanMessage(request)];
-    if (errors.length)
-      messages.push(
-        new HumanMessage(
-          `Your previous plan was invalid (${errors.join('; ')}):\n${previous.slice(0, 4_000)}\nAnswer again with a valid decision.`,
-        ),
-      );
+    const messages = [
+      new SystemMessage(system),
+      new HumanMessage(request),
+      ...followUps.map((f) => new HumanMessage(f)),
+    ];
     const { model, target } = this.models.forAgent({
       model: this.config.llm.defaultModel || 'gpt-4o-mini',
       temperature: 0,
@@ -251,6 +277,89 @@ export class OrchestrationRunHandler implements RunHandler {
     return { kind: 'completed' };
   }
 
+  /**
+   * With `require_plan_approval`, the plan waits for the user (an approval of kind `plan`, in the
+   * journal as an awaiting step): approved (maybe edited: validated again) it runs, rejected or
+   * expired the run fails PLAN_REJECTED.
+   */
+  private async approvalGate(
+    ctx: RunContext,
+    tasks: PlannedTaskInput[],
+    names: string[],
+  ): Promise<{ tasks: PlannedTaskInput[] } | RunOutcome> {
+    const { run, journal } = ctx;
+    const step = (await journal.list()).find((s) => s.seq === APPROVAL_STEP);
+    if (!step) {
+      const project = await this.queries.execute(
+        new GetOwnedProjectQuery(run.projectId, run.ownerId),
+      );
+      const settings = settingsOf(project);
+      if (!settings.require_plan_approval) return { tasks };
+      const reason = 'The orchestrator asks to run this plan';
+      const approval = await journal.fenced(async (tx) => {
+        await journal.record(
+          { seq: APPROVAL_STEP, kind: StepKind.Approval, name: 'plan' },
+          { status: StepStatus.Awaiting, result: { park: 'awaiting_approval', reason } },
+          tx,
+        );
+        return this.approvals.open(tx, {
+          projectId: run.projectId,
+          ownerId: run.ownerId,
+          sessionId: run.sessionId,
+          runId: run.id,
+          stepSeq: APPROVAL_STEP,
+          agentId: run.agentId,
+          kind: ApprovalKind.Plan,
+          toolName: 'plan',
+          args: { tasks },
+          reason,
+          deadlineSeconds: settings.approval_deadline_seconds,
+          // Nobody decided: nothing runs.
+          defaultAction: 'reject',
+        });
+      });
+      if (approval.status === ApprovalStatus.Pending) {
+        await this.deadlines.schedule(approval);
+        ctx.publish('plan_approval_requested', { approval: toApprovalDto(approval) });
+      }
+      return { kind: 'parked', status: 'awaiting_approval', reason };
+    }
+    if (step.status === StepStatus.Failed)
+      return {
+        kind: 'failed',
+        error: { code: 'PLAN_REJECTED', message: step.error?.message ?? 'The plan was rejected' },
+      };
+    const approval = await this.queries.execute(new GetStepApprovalQuery(run.id, APPROVAL_STEP));
+    if (approval?.status === ApprovalStatus.Approved) {
+      const approved = (approval.editedArgs ?? approval.args) as { tasks?: unknown };
+      const parsed = parseDecision(JSON.stringify({ decision: 'plan', tasks: approved.tasks }));
+      if ('errors' in parsed || parsed.decision !== 'plan')
+        return {
+          kind: 'failed',
+          error: { code: 'PLAN_INVALID', message: 'The approved plan is not a plan' },
+        };
+      const errors = validatePlan(parsed.tasks, names);
+      if (errors.length)
+        return {
+          kind: 'failed',
+          error: {
+            code: 'PLAN_INVALID',
+            message: `The approved plan is invalid: ${errors.join('; ')}`,
+          },
+        };
+      if (step.status === StepStatus.Awaiting)
+        await journal.finish(APPROVAL_STEP, {
+          status: StepStatus.Succeeded,
+          result: { approved: true, edited: approval.editedArgs !== null },
+        });
+      return { tasks: parsed.tasks };
+    }
+    const refusal = approval ? refusalOf(approval) : null;
+    if (refusal)
+      return { kind: 'failed', error: { code: 'PLAN_REJECTED', message: refusal.message } };
+    return { kind: 'parked', status: 'awaiting_approval', reason: 'waiting for the plan approval' };
+  }
+
   /** The plan and its tasks, the first tasks started, in one transaction; then the run parks. */
   private async startPlan(
     ctx: RunContext,
@@ -271,26 +380,7 @@ export class OrchestrationRunHandler implements RunHandler {
           'run',
           t,
         );
-        for (const [position, task] of planned.entries()) {
-          const agent = byName.get(task.agent)!;
-          await conn.execute(
-            `insert into plan_tasks (plan_id, task_id, position, agent_id, agent_name, instruction,
-               depends_on, writes, on_failure) values (?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?)`,
-            [
-              planId,
-              task.id,
-              position,
-              agent.id,
-              agent.name,
-              toStorable(task.instruction),
-              JSON.stringify(task.depends_on),
-              JSON.stringify(task.writes ?? []),
-              task.on_failure ?? 'fail_plan',
-            ],
-            'run',
-            t,
-          );
-        }
+        await this.insertTasks(tx, planId, planned, byName, 0);
         // Its end (cancelled) takes the task runs along.
         await conn.execute(
           `update runs set state = state || '{"delegated": true}'::jsonb where id = ?`,
@@ -317,13 +407,140 @@ export class OrchestrationRunHandler implements RunHandler {
     return { kind: 'parked', status: 'awaiting_children', reason: 'running the plan' };
   }
 
+  /** The plan's tasks, from `offset` on in plan order. */
+  private async insertTasks(
+    tx: EntityManager,
+    planId: string,
+    planned: PlannedTaskInput[],
+    byName: Map<string, Agent>,
+    offset: number,
+  ): Promise<void> {
+    for (const [i, task] of planned.entries()) {
+      const agent = byName.get(task.agent)!;
+      await tx.getConnection().execute(
+        `insert into plan_tasks (plan_id, task_id, position, agent_id, agent_name, instruction,
+           depends_on, writes, on_failure) values (?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?)`,
+        [
+          planId,
+          task.id,
+          offset + i,
+          agent.id,
+          agent.name,
+          toStorable(task.instruction),
+          JSON.stringify(task.depends_on),
+          JSON.stringify(task.writes ?? []),
+          task.on_failure ?? 'fail_plan',
+        ],
+        'run',
+        tx.getTransactionContext(),
+      );
+    }
+  }
+
   /** Re-executed (resumed, or after a crash): reconcile the plan, then park or join. */
   private async continuePlan(ctx: RunContext, plan: Plan): Promise<RunOutcome> {
     const advanced = await ctx.journal.fenced((tx) => this.scheduler.advance(tx, plan.id));
     if (advanced) await this.applied(ctx.run, advanced);
     if (advanced && !advanced.terminal)
       return { kind: 'parked', status: 'awaiting_children', reason: 'running the plan' };
+    const recovered = await this.recover(ctx, plan.id);
+    if (recovered) return recovered;
     return this.join(ctx, plan.id);
+  }
+
+  /**
+   * A plan that failed (a task failed after its retries, not a fail_plan stop) asks the planner
+   * to recover, at most MAX_RECOVERIES times: new tasks (new ids; they may depend on tasks that
+   * completed) are added to the plan, which runs on. Null when it cannot or should not recover.
+   */
+  private async recover(ctx: RunContext, planId: string): Promise<RunOutcome | null> {
+    const { run, journal } = ctx;
+    const plan = await this.planOf(run);
+    if (!plan || plan.status !== 'failed' || plan.recoveries >= MAX_RECOVERIES) return null;
+    const tasks = await this.tasksOf(planId);
+    if (!tasks.some((t) => t.status === 'failed')) return null;
+    if (tasks.some((t) => t.error?.code === 'PLAN_FAILED')) return null;
+    const seq = RECOVERY_STEP + plan.recoveries;
+    const step = (await journal.list()).find((s) => s.seq === seq);
+    const { items: agents } = await this.queries.execute(
+      new ListAgentsQuery(run.projectId, run.ownerId, 100),
+    );
+    let text: string;
+    if (step?.status === StepStatus.Succeeded) text = String(step.result?.text ?? '');
+    else {
+      const input = run.inputMessageId
+        ? await this.messages.get(run.sessionId, run.inputMessageId)
+        : null;
+      const outcomes = tasks
+        .map(
+          (t) =>
+            `- ${t.taskId} (${t.agentName}): ${t.status}${t.error ? ` (${t.error.message})` : ''}`,
+        )
+        .join('\n');
+      const planned = await this.plan(ctx, seq, input?.content ?? '', agents, [
+        `Some tasks of your plan failed:\n${outcomes}\nPlan the remaining work: new tasks with new ids; depends_on may name completed tasks.`,
+      ]);
+      if ('kind' in planned) return null;
+      text = planned.text;
+    }
+    const parsed = parseDecision(text);
+    if ('errors' in parsed || parsed.decision !== 'plan') return null;
+    const completed = tasks.filter((t) => t.status === 'completed');
+    const known = new Set(tasks.map((t) => t.taskId));
+    const combined = [
+      ...completed.map((t) => ({
+        id: t.taskId,
+        agent: t.agentName,
+        instruction: 'done',
+        depends_on: [],
+      })),
+      ...parsed.tasks,
+    ];
+    const errors = [
+      ...parsed.tasks.filter((t) => known.has(t.id)).map((t) => `task id "${t.id}" is taken`),
+      ...validatePlan(
+        combined,
+        agents.map((a) => a.name),
+      ),
+    ];
+    if (errors.length || tasks.length + parsed.tasks.length > MAX_PLAN_TASKS * 2) return null;
+    const byName = new Map(agents.map((a) => [a.name, a]));
+    const advanced = await journal.fenced(
+      async (tx) => {
+        const conn = tx.getConnection();
+        const t = tx.getTransactionContext();
+        // Once: the plan row decides (locked), a second execution finds it recovered already.
+        const reopened = await conn.execute<{ id: string }[]>(
+          `update plans set status = 'running', finished_at = null, recoveries = recoveries + 1
+            where id = ? and status = 'failed' and recoveries = ? returning id`,
+          [planId, plan.recoveries],
+          'all',
+          t,
+        );
+        if (!reopened.length) return this.scheduler.advance(tx, planId);
+        // The failed tasks are replaced by the new ones: they no longer fail the plan.
+        await conn.execute(
+          `update plan_tasks set status = 'skipped',
+             error = jsonb_build_object('code', 'REPLANNED', 'message', 'Failed; the planner planned around it: ' || coalesce(error->>'message', ''))
+           where plan_id = ? and status = 'failed'`,
+          [planId],
+          'run',
+          t,
+        );
+        await this.insertTasks(tx, planId, parsed.tasks, byName, tasks.length);
+        return this.scheduler.advance(tx, planId);
+      },
+      { lane: run.lane },
+    );
+    ctx.publish('plan_created', {
+      plan_id: planId,
+      recovery: plan.recoveries + 1,
+      tasks: parsed.tasks.map((x) => ({ id: x.id, agent: x.agent, depends_on: x.depends_on })),
+    });
+    if (advanced) await this.applied(run, advanced);
+    if (advanced && !advanced.terminal)
+      return { kind: 'parked', status: 'awaiting_children', reason: 'running the recovered plan' };
+    return this.join(ctx, planId);
   }
 
   /** The scheduler's effects, once its transaction committed: queue, stream, metrics. */

@@ -59,4 +59,5 @@ export { GetRunQuery } from './queries/get-run/get-run.query';
 export { ListRunsQuery } from './queries/list-runs/list-runs.query';
 export { ListRunStepsQuery } from './queries/list-run-steps/list-run-steps.query';
 export { ListChildRunsQuery } from './queries/list-child-runs/list-child-runs.query';
+export { GetRunPlanQuery } from './queries/get-run-plan/get-run-plan.query';
 export { RunAlreadyFinishedError } from './runs.errors';

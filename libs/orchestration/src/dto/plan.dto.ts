@@ -49,6 +49,11 @@ export class PlanDto {
     description: 'Times the planner was asked again after an invalid plan',
   })
   replans!: number;
+  @ApiProperty({
+    example: 0,
+    description: 'Times the planner was asked to recover from failed tasks (at most 2)',
+  })
+  recoveries!: number;
   @ApiProperty({ type: [PlanTaskDto] })
   tasks!: PlanTaskDto[];
   @ApiProperty({ format: 'date-time' })
@@ -65,6 +70,7 @@ export function toPlanDto(plan: Plan, tasks: PlanTask[]): PlanDto {
     run_id: plan.runId,
     status: plan.status,
     replans: plan.replans,
+    recoveries: plan.recoveries,
     created_at: new Date(plan.createdAt).toISOString(),
     finished_at: iso(plan.finishedAt),
     tasks: tasks.map((t) => ({

@@ -38,6 +38,10 @@ export class Plan {
   @Property({ type: 'integer', default: 0 })
   replans: Opt<number> = 0;
 
+  /** Times the planner was asked to recover from failed tasks (at most 2). */
+  @Property({ type: 'integer', default: 0 })
+  recoveries: Opt<number> = 0;
+
   @Property({ type: 'datetime', defaultRaw: 'now()' })
   createdAt!: Opt<Date>;
 

@@ -71,6 +71,13 @@ export class ProjectSettingsDto implements ProjectSettings {
     description: 'What the deadline decides, per kind (reject unless set to approve)',
   })
   approval_default_actions!: ApprovalDefaultActionsDto;
+
+  @ApiProperty({
+    example: false,
+    description:
+      "An orchestrated request's plan waits for the user's approval (kind plan; the user may edit it) before any task runs; a plan approval's deadline rejects it",
+  })
+  require_plan_approval!: boolean;
 }
 
 /** A change to some settings; the others keep their values. */
@@ -114,6 +121,11 @@ export class ProjectSettingsInputDto implements Partial<ProjectSettings> {
   @ValidateNested()
   @Type(() => ApprovalDefaultActionsDto)
   approval_default_actions?: ApprovalDefaultActionsDto;
+
+  @ApiPropertyOptional({ example: true })
+  @ValidateIf(isPresent)
+  @IsBoolean()
+  require_plan_approval?: boolean;
 }
 
 export class CreateProjectDto {

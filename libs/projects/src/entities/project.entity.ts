@@ -17,6 +17,8 @@ export interface ProjectSettings {
   approval_deadline_seconds: number;
   /** What a deadline decides, per kind of approval. */
   approval_default_actions: { tool: 'approve' | 'reject'; command: 'approve' | 'reject' };
+  /** An orchestrator's plan waits for the user's approval (kind `plan`) before it runs. */
+  require_plan_approval: boolean;
 }
 
 export const DEFAULT_PROJECT_SETTINGS: Readonly<ProjectSettings> = Object.freeze({
@@ -26,6 +28,7 @@ export const DEFAULT_PROJECT_SETTINGS: Readonly<ProjectSettings> = Object.freeze
   approval_tools: [],
   approval_deadline_seconds: 300,
   approval_default_actions: { tool: 'reject' as const, command: 'reject' as const },
+  require_plan_approval: false,
 });
 
 @Entity({ tableName: 'projects' })

@@ -97,6 +97,13 @@ export class RunDetailDto extends RunDto {
     description: 'The runs it delegated to (kind task), oldest first',
   })
   children!: RunDto[];
+  @ApiProperty({
+    nullable: true,
+    type: Object,
+    example: null,
+    description: "An orchestration run's plan (as GET .../runs/{runId}/plan), else null",
+  })
+  plan!: Record<string, unknown> | null;
 }
 
 export class RunPageDto {

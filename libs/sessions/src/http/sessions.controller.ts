@@ -30,8 +30,10 @@ import { type AuthUser, CurrentUser } from '@codelab/auth';
 import { CurrentProject, type Project, ProjectAccessGuard } from '@codelab/projects';
 import {
   CancelRunCommand,
+  GetRunPlanQuery,
   GetRunQuery,
   ListChildRunsQuery,
+  RunKind,
   RunDetailDto,
   ListRunsQuery,
   ListRunStepsQuery,
@@ -224,8 +226,13 @@ export class SessionsController {
     await this.queries.execute(new GetOwnedSessionQuery(project.id, sessionId, user.id));
     const run = await this.queries.execute(new GetRunQuery(sessionId, runId, user.id));
     // The run is the user's (checked above): its children are too.
-    const children = await this.queries.execute(new ListChildRunsQuery(run.id));
-    return { ...toRunDto(run), children: children.map(toRunDto) };
+    const [children, plan] = await Promise.all([
+      this.queries.execute(new ListChildRunsQuery(run.id)),
+      run.kind === RunKind.Orchestration
+        ? this.queries.execute(new GetRunPlanQuery(run.id, user.id))
+        : null,
+    ]);
+    return { ...toRunDto(run), children: children.map(toRunDto), plan };
   }
 
   @Get(':sessionId/runs/:runId/steps')

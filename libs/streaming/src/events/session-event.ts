@@ -22,6 +22,7 @@ export type SessionEventType =
   | 'delegation_started'
   | 'delegation_finished'
   | 'plan_created'
+  | 'plan_approval_requested'
   | 'task_started'
   | 'task_completed'
   | 'task_failed'

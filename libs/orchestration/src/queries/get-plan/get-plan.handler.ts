@@ -1,6 +1,8 @@
 import { type IQueryHandler, QueryHandler } from '@nestjs/cqrs';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { Plan, PlanTask } from '../../entities/plan.entity';
+import { GetRunPlanQuery } from '@codelab/runs';
+import { toPlanDto } from '../../dto/plan.dto';
 import { GetPlanQuery } from './get-plan.query';
 
 @QueryHandler(GetPlanQuery)
@@ -17,5 +19,16 @@ export class GetPlanHandler implements IQueryHandler<GetPlanQuery> {
       { orderBy: { position: 'asc' }, disableIdentityMap: true },
     );
     return { plan, tasks };
+  }
+}
+
+/** The run detail's plan (the runs feature's query, answered here). */
+@QueryHandler(GetRunPlanQuery)
+export class GetRunPlanHandler implements IQueryHandler<GetRunPlanQuery> {
+  constructor(private readonly plans: GetPlanHandler) {}
+
+  async execute({ runId, ownerId }: GetRunPlanQuery): Promise<Record<string, unknown> | null> {
+    const found = await this.plans.execute(new GetPlanQuery(runId, ownerId));
+    return found ? { ...toPlanDto(found.plan, found.tasks) } : null;
   }
 }
