@@ -166,4 +166,43 @@ describe('an 8-task plan under worker kills (fault)', () => {
     },
     10 * 60_000,
   );
+  it(
+    'a fail_plan failure stops a running sibling task at once',
+    async () => {
+      await fleet.spawn(0, true);
+      const sid = await orchestrated();
+      const long = Array.from({ length: 300 }, (_, i) => `w${i}`).join(' ');
+      const { run } = await sendMessage(t.http, user, projectId, sid, {
+        content: `go\n/plan ${JSON.stringify({
+          decision: 'plan',
+          tasks: [
+            // Streams for about 4.5 s (300 tokens at 15 ms)...
+            { id: 'slow', agent: 'DataAnalyst', instruction: `/reply ${long}`, depends_on: [] },
+            // ...while this one fails at once, after the slow one started.
+            {
+              id: 'bad',
+              agent: 'DocumentWriter',
+              instruction: '/fail stop',
+              on_failure: 'fail_plan',
+              depends_on: [],
+            },
+          ],
+        })}`,
+      });
+      const done = await waitForRun(t.http, user, projectId, sid, run.id, undefined, 60_000);
+      const [slow] = await db.query<{ status: string; ran_ms: number }>(
+        `select r.status, extract(epoch from r.finished_at - r.started_at) * 1000 as ran_ms
+           from plan_tasks t join plans p on p.id = t.plan_id join runs r on r.id = t.child_run_id
+          where p.run_id = $1 and t.task_id = 'slow'`,
+        [run.id],
+      );
+      faultMetrics('plan-fail-stops-sibling', { status: done.status, slow });
+      expect(done).toMatchObject({ status: 'failed', error: { code: 'PLAN_FAILED' } });
+      expect(slow.status).toBe('cancelled');
+      // Stopped by the cancel signal, well before its 4.5 s of streaming (or a 10 s heartbeat).
+      expect(Number(slow.ran_ms)).toBeLessThan(3_000);
+      await fleet.kill(0);
+    },
+    5 * 60_000,
+  );
 });

@@ -36,6 +36,7 @@ import {
   type Run,
   type RunContext,
   type RunHandler,
+  RunCancellation,
   RunKind,
   RunLanes,
   RunLifecycle,
@@ -91,6 +92,7 @@ export class OrchestrationRunHandler implements RunHandler {
     private readonly caller: ModelCaller,
     private readonly lanes: RunLanes,
     private readonly lifecycle: RunLifecycle,
+    private readonly cancellation: RunCancellation,
     private readonly scheduler: PlanScheduler,
     private readonly approvals: ApprovalRequests,
     private readonly deadlines: ApprovalDeadlines,
@@ -122,7 +124,9 @@ export class OrchestrationRunHandler implements RunHandler {
     const existing = await this.planOf(run);
     if (existing) return this.continuePlan(ctx, existing);
     const steps = await ctx.journal.list();
-    if (steps.some((s) => s.seq === PLAN_STEP && s.name === 'route')) return { kind: 'completed' };
+    const routed = steps.find((s) => s.seq === PLAN_STEP && s.name === 'route');
+    // Routed before a crash: the switch may not have been recorded yet (it is once per run).
+    if (routed) return this.recordRoute(run, String(routed.result?.agent_id ?? ''));
 
     const input = run.inputMessageId
       ? await this.messages.get(run.sessionId, run.inputMessageId)
@@ -146,6 +150,12 @@ export class OrchestrationRunHandler implements RunHandler {
       const step = steps.find((s) => s.seq === seq);
       let text: string;
       if (step?.status === StepStatus.Succeeded) text = String(step.result?.text ?? '');
+      else if (step?.status === StepStatus.Failed)
+        // The planner call failed (journalled): not asked again.
+        return {
+          kind: 'failed',
+          error: step.error ?? { code: 'LLM_FAILED', message: 'The planner call failed' },
+        };
       else {
         const planned = await this.plan(
           ctx,
@@ -250,22 +260,28 @@ export class OrchestrationRunHandler implements RunHandler {
         });
         await journal.record(
           { seq: PLAN_STEP, kind: StepKind.Task, name: 'route' },
-          { status: StepStatus.Succeeded, result: { agent: agent.name } },
+          { status: StepStatus.Succeeded, result: { agent: agent.name, agent_id: agent.id } },
           tx,
         );
       },
       { lane: run.lane },
     );
+    this.plans.inc({ outcome: 'routed' });
+    return this.recordRoute(run, agent.id);
+  }
+
+  /** A route that changes the session's agent is a switch (reason routed), once per run. */
+  private async recordRoute(run: Run, agentId: string): Promise<RunOutcome> {
     const session = await this.queries.execute(
       new GetOwnedSessionQuery(run.projectId, run.sessionId, run.ownerId),
     );
-    if (session.currentAgentId !== agent.id)
+    if (agentId && session.currentAgentId !== agentId)
       await this.commands.execute(
         new SwitchAgentCommand({
           sessionId: run.sessionId,
           projectId: run.projectId,
           ownerId: run.ownerId,
-          agent: agent.id,
+          agent: agentId,
           reason: SwitchReason.Routed,
           explanation: 'the orchestrator routed the request',
           runId: run.id,
@@ -273,7 +289,6 @@ export class OrchestrationRunHandler implements RunHandler {
           eventId: run.id,
         }),
       );
-    this.plans.inc({ outcome: 'routed' });
     return { kind: 'completed' };
   }
 
@@ -439,7 +454,9 @@ export class OrchestrationRunHandler implements RunHandler {
 
   /** Re-executed (resumed, or after a crash): reconcile the plan, then park or join. */
   private async continuePlan(ctx: RunContext, plan: Plan): Promise<RunOutcome> {
-    const advanced = await ctx.journal.fenced((tx) => this.scheduler.advance(tx, plan.id));
+    const advanced = await ctx.journal.fenced((tx) => this.scheduler.advance(tx, plan.id), {
+      lane: ctx.run.lane,
+    });
     if (advanced) await this.applied(ctx.run, advanced);
     if (advanced && !advanced.terminal)
       return { kind: 'parked', status: 'awaiting_children', reason: 'running the plan' };
@@ -459,7 +476,14 @@ export class OrchestrationRunHandler implements RunHandler {
     if (!plan || plan.status !== 'failed' || plan.recoveries >= MAX_RECOVERIES) return null;
     const tasks = await this.tasksOf(planId);
     if (!tasks.some((t) => t.status === 'failed')) return null;
+    // A fail_plan stop is final.
     if (tasks.some((t) => t.error?.code === 'PLAN_FAILED')) return null;
+    if (tasks.some((t) => t.status === 'failed' && t.onFailure === 'fail_plan')) return null;
+    // New tasks would run without the user's approval: with approvals on, no automatic re-plan.
+    const project = await this.queries.execute(
+      new GetOwnedProjectQuery(run.projectId, run.ownerId),
+    );
+    if (settingsOf(project).require_plan_approval) return null;
     const seq = RECOVERY_STEP + plan.recoveries;
     const step = (await journal.list()).find((s) => s.seq === seq);
     const { items: agents } = await this.queries.execute(
@@ -467,6 +491,7 @@ export class OrchestrationRunHandler implements RunHandler {
     );
     let text: string;
     if (step?.status === StepStatus.Succeeded) text = String(step.result?.text ?? '');
+    else if (step?.status === StepStatus.Failed) return null;
     else {
       const input = run.inputMessageId
         ? await this.messages.get(run.sessionId, run.inputMessageId)
@@ -546,6 +571,8 @@ export class OrchestrationRunHandler implements RunHandler {
   /** The scheduler's effects, once its transaction committed: queue, stream, metrics. */
   async applied(run: Pick<Run, 'sessionId' | 'id'>, advanced: Advanced): Promise<void> {
     for (const t of advanced.transitions) await this.lifecycle.afterCommit(t);
+    // Running tasks a fail_plan stop cancelled: their workers stop them now.
+    for (const runId of advanced.signals) await this.cancellation.requestCancel(runId);
     for (const d of advanced.dispatched) await this.lifecycle.enqueue(d);
     for (const s of advanced.startLatencies) this.taskStart.observe(s);
     for (const e of advanced.events) {

@@ -52,8 +52,12 @@ export function parseDecision(text: string): Decision | { errors: string[] } {
     if (!Array.isArray(deps) || deps.some((d) => typeof d !== 'string'))
       return errors.push(`task ${t.id}: depends_on must be an array of task ids`);
     const writes = t.writes ?? [];
-    if (!Array.isArray(writes) || writes.some((w) => typeof w !== 'string' || !w))
-      return errors.push(`task ${t.id}: writes must be an array of globs`);
+    if (
+      !Array.isArray(writes) ||
+      writes.length > 20 ||
+      writes.some((w) => typeof w !== 'string' || !w || w.length > 500)
+    )
+      return errors.push(`task ${t.id}: writes must be at most 20 globs of at most 500 characters`);
     const onFailure = (t.on_failure ?? 'fail_plan') as FailurePolicy;
     if (!FAILURE_POLICIES.includes(onFailure))
       return errors.push(`task ${t.id}: on_failure must be one of ${FAILURE_POLICIES.join(', ')}`);

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import picomatch from 'picomatch';
 import {
   type Dispatch,
   FINAL_RUN_STATUSES,
@@ -72,9 +71,26 @@ export interface Advanced {
   startLatencies: number[];
 }
 
-const overlaps = (a: readonly string[], b: readonly string[]) =>
+/** A glob's literal part, up to its first wildcard: every path it matches starts with it. */
+const literalPrefix = (glob: string) => {
+  const at = glob.search(/[*?[\]{}()!+@]/);
+  return at < 0 ? glob : glob.slice(0, at);
+};
+
+/**
+ * Whether two tasks' globs may name a common path. Conservative: globs whose literal prefixes
+ * are prefixes of one another count as overlapping (e.g. "src/a/**" and "src/**.ts");
+ * tasks wrongly found overlapping only run one after the other.
+ */
+export const overlaps = (a: readonly string[], b: readonly string[]) =>
   a.some((x) =>
-    b.some((y) => x === y || picomatch(x, { dot: true })(y) || picomatch(y, { dot: true })(x)),
+    b.some((y) => {
+      const [p, q] = [literalPrefix(x), literalPrefix(y)];
+      if (p === x && q === y) return x === y;
+      if (p === x) return x.startsWith(q);
+      if (q === y) return y.startsWith(p);
+      return p.startsWith(q) || q.startsWith(p);
+    }),
   );
 
 const clip = (value: unknown, max: number) => {
@@ -102,6 +118,16 @@ export class PlanScheduler {
   async advance(tx: EntityManager, planId: string): Promise<Advanced | null> {
     const conn = tx.getConnection();
     const ctx = tx.getTransactionContext();
+    // The orchestration run's lane first: the order of every path that also locks the run (its
+    // own executions, cancellation), then the plan.
+    const [owner] = await conn.execute<{ run_id: string }[]>(
+      'select run_id from plans where id = ?',
+      [planId],
+      'all',
+      ctx,
+    );
+    if (!owner) return null;
+    await this.lanes.lockOfRun(tx, owner.run_id);
     const [plan] = await conn.execute<PlanRow[]>(
       'select * from plans where id = ? for update',
       [planId],

@@ -73,6 +73,19 @@ export class RunLanes {
       );
   }
 
+  /** Locks the lane of a run (which never changes). */
+  async lockOfRun(tx: EntityManager, runId: string): Promise<void> {
+    const [row] = await tx
+      .getConnection()
+      .execute<{ lane: string }[]>(
+        'select lane from runs where id = ?',
+        [runId],
+        'all',
+        tx.getTransactionContext(),
+      );
+    if (row) await this.lock(tx, row.lane);
+  }
+
   /** The lane's head: its oldest run that is not final. */
   async head(
     tx: EntityManager,
