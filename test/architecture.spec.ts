@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..');
@@ -48,5 +49,19 @@ describe('architecture rules (dependency-cruiser)', () => {
       'libs-not-into-apps: libs/gamma/src/index.ts -> apps/api/src/main.ts',
       'platform-is-the-base: libs/platform/src/index.ts -> libs/alpha/src/index.ts',
     ]);
+  });
+
+  it('nest-cli.json lists every app and lib (the Nest CLI builds what it knows)', () => {
+    const cli = JSON.parse(readFileSync(join(ROOT, 'nest-cli.json'), 'utf8')) as {
+      projects: Record<string, { type: string; root: string }>;
+    };
+    const listed = Object.values(cli.projects)
+      .map((p) => p.root)
+      .sort();
+    const onDisk = [
+      ...readdirSync(join(ROOT, 'apps')).map((a) => `apps/${a}`),
+      ...readdirSync(join(ROOT, 'libs')).map((l) => `libs/${l}`),
+    ].sort();
+    expect(listed).toEqual(onDisk);
   });
 });

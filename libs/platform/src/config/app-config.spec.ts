@@ -168,6 +168,26 @@ describe('loadConfig', () => {
     });
   });
 
+  it('documents every variable in the README table, with its default', () => {
+    const readme = repoFile('README.md');
+    const rows = new Map<string, string>();
+    for (const line of readme.split('\n')) {
+      const cells = line.split('|').map((c) => c.trim());
+      // | `NAME` | default | meaning |  (or `A` / `B` | `a` / `b` | ...)
+      const names = [...(cells[1] ?? '').matchAll(/`([A-Z][A-Z0-9_]+)`/g)].map((m) => m[1]);
+      const values = [...(cells[2] ?? '').matchAll(/`([^`]*)`/g)].map((m) => m[1]);
+      names.forEach((name, i) => rows.set(name, values.length === names.length ? values[i] : ''));
+    }
+    const missing = Object.keys(ENV_DEFAULTS).filter((name) => !rows.has(name));
+    expect(missing).toEqual([]);
+    // Where the README gives a literal default, it is the one the config applies.
+    const wrong = Object.entries(ENV_DEFAULTS).filter(([name, value]) => {
+      const documented = rows.get(name);
+      return documented !== '' && documented !== undefined && value !== '' && documented !== value;
+    });
+    expect(wrong).toEqual([]);
+  });
+
   it('documents every variable in .env.example', () => {
     const example = repoFile('.env.example');
     const missing = Object.keys(ENV_DEFAULTS).filter(
