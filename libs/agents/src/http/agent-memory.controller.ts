@@ -4,6 +4,7 @@ import {
   ApiBearerAuth,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiProperty,
   ApiPropertyOptional,
   ApiTags,
@@ -76,6 +77,7 @@ export class AgentMemoryController {
     private readonly memory: MemoryService,
   ) {}
 
+  @ApiOperation({ summary: "List or search an agent's memory" })
   @Get()
   @ApiOkResponse({
     type: MemoryPageDto,
@@ -98,6 +100,7 @@ export class AgentMemoryController {
     return { items: page.items.map(toDto), next_cursor: page.nextCursor };
   }
 
+  @ApiOperation({ summary: 'Forget a memory' })
   @Delete(':memoryId')
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Forgotten' })

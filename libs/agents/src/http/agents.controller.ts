@@ -15,6 +15,7 @@ import {
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
 import { ApiProblemResponses, PageQueryDto, Public, UuidParam } from '@codelab/platform';
@@ -49,6 +50,7 @@ export class AgentsController {
     private readonly queries: QueryBus,
   ) {}
 
+  @ApiOperation({ summary: "List a project's agents" })
   @Get()
   @ApiOkResponse({ type: AgentPageDto })
   async list(
@@ -62,6 +64,7 @@ export class AgentsController {
     return { items: await this.withStatus(result.items), next_cursor: result.nextCursor };
   }
 
+  @ApiOperation({ summary: 'Create an agent' })
   @Post()
   @ApiCreatedResponse({
     type: AgentDto,
@@ -80,6 +83,7 @@ export class AgentsController {
     return agent;
   }
 
+  @ApiOperation({ summary: 'Get an agent' })
   @Get(':agentId')
   @ApiOkResponse({ type: AgentDto })
   async get(
@@ -93,6 +97,7 @@ export class AgentsController {
     return agent;
   }
 
+  @ApiOperation({ summary: 'Change an agent' })
   @Patch(':agentId')
   @ApiOkResponse({ type: AgentDto })
   @ApiProblemResponses(409, 413)
@@ -109,6 +114,7 @@ export class AgentsController {
     return dto;
   }
 
+  @ApiOperation({ summary: 'Delete an agent' })
   @Delete(':agentId')
   @HttpCode(204)
   @ApiNoContentResponse({
@@ -131,8 +137,10 @@ export class AgentsController {
 
 @ApiTags('agents')
 @Public()
+@ApiProblemResponses(429)
 @Controller('v1/agent-templates')
 export class AgentTemplatesController {
+  @ApiOperation({ summary: 'List the role templates' })
   @Get()
   @ApiOkResponse({
     type: [RoleTemplateDto],

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblemResponses, RequestValidationError, UuidParam } from '@codelab/platform';
 import { type AuthUser, CurrentUser } from '@codelab/auth';
 import { CurrentProject, type Project, ProjectAccessGuard } from '@codelab/projects';
@@ -42,6 +42,7 @@ export class ApprovalsController {
     private readonly decisions: ApprovalDecisions,
   ) {}
 
+  @ApiOperation({ summary: 'List approvals' })
   @Get()
   @ApiOkResponse({
     type: ApprovalPageDto,
@@ -64,6 +65,7 @@ export class ApprovalsController {
     return { items: page.items.map(toApprovalDto), next_cursor: page.nextCursor };
   }
 
+  @ApiOperation({ summary: 'Get an approval' })
   @Get(':approvalId')
   @ApiOkResponse({ type: ApprovalDto })
   async get(
@@ -76,6 +78,7 @@ export class ApprovalsController {
     );
   }
 
+  @ApiOperation({ summary: 'Approve (optionally with edited arguments)' })
   @Post(':approvalId/approve')
   @HttpCode(200)
   @ApiHeader(IDEMPOTENCY_HEADER)
@@ -105,6 +108,7 @@ export class ApprovalsController {
     return toApprovalDto(decided!);
   }
 
+  @ApiOperation({ summary: 'Reject' })
   @Post(':approvalId/reject')
   @HttpCode(200)
   @ApiHeader(IDEMPOTENCY_HEADER)

@@ -4,6 +4,7 @@ import {
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
 import { ApiProblemResponses, AuthRateLimit, Public } from '@codelab/platform';
@@ -25,6 +26,7 @@ import { type AuthUser, CurrentUser } from '../jwt/auth-user';
 export class AuthController {
   constructor(private readonly auth: AuthService) {}
 
+  @ApiOperation({ summary: 'Create an account' })
   @Public()
   @AuthRateLimit()
   @Post('register')
@@ -37,6 +39,7 @@ export class AuthController {
     return this.auth.register(body.email, body.password);
   }
 
+  @ApiOperation({ summary: 'Log in' })
   @Public()
   @AuthRateLimit()
   @Post('login')
@@ -47,6 +50,7 @@ export class AuthController {
     return this.auth.login(body.email, body.password);
   }
 
+  @ApiOperation({ summary: 'Exchange a refresh token for new tokens' })
   @Public()
   @AuthRateLimit()
   @Post('refresh')
@@ -60,6 +64,7 @@ export class AuthController {
     return this.auth.refresh(body.refresh_token);
   }
 
+  @ApiOperation({ summary: 'Revoke a refresh token' })
   @Public()
   @Post('logout')
   @HttpCode(204)
@@ -78,6 +83,7 @@ export class AuthController {
 export class MeController {
   constructor(private readonly users: UsersService) {}
 
+  @ApiOperation({ summary: 'The signed-in user' })
   @Get()
   @ApiOkResponse({ type: UserDto })
   @ApiProblemResponses(401)

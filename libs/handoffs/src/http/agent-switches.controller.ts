@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Body, Controller, Get, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import {
   ApiProblemResponses,
   PageQueryDto,
@@ -33,6 +33,7 @@ export class AgentSwitchesController {
     private readonly queries: QueryBus,
   ) {}
 
+  @ApiOperation({ summary: "Choose the session's agent" })
   @Post('active-agent')
   @HttpCode(200)
   @ApiProblemResponses(409, 422)
@@ -66,6 +67,7 @@ export class AgentSwitchesController {
     throw new ResourceNotFoundError('Session');
   }
 
+  @ApiOperation({ summary: "List the session's agent switches" })
   @Get('agent-switches')
   @ApiOkResponse({ type: AgentSwitchPageDto, description: 'Newest first' })
   async list(

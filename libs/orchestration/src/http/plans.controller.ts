@@ -1,6 +1,6 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiProblemResponses, ResourceNotFoundError, UuidParam } from '@codelab/platform';
 import { type AuthUser, CurrentUser } from '@codelab/auth';
 import { CurrentProject, type Project, ProjectAccessGuard } from '@codelab/projects';
@@ -17,6 +17,7 @@ import { GetPlanQuery } from '../queries/get-plan/get-plan.query';
 export class PlansController {
   constructor(private readonly queries: QueryBus) {}
 
+  @ApiOperation({ summary: "Get an orchestration run's plan" })
   @Get('plan')
   @ApiOkResponse({
     type: PlanDto,

@@ -1,5 +1,12 @@
 import { type INestApplication, Logger as NestLogger, ValidationPipe } from '@nestjs/common';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import {
+  DocumentBuilder,
+  type OpenAPIObject,
+  type OperationObject,
+  type ParameterObject,
+  SwaggerModule,
+} from '@nestjs/swagger';
+import { PUBLIC_EXTENSION } from './public.decorator';
 import { getToken } from '@willsoto/nestjs-prometheus';
 import type { NextFunction, Request, Response } from 'express';
 import type { NestExpressApplication } from '@nestjs/platform-express';
@@ -213,20 +220,59 @@ export function configureHttpApp(
 }
 
 function setUpSwagger(app: INestApplication, options: HttpAppOptions): void {
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle(options.title)
-      .setDescription(options.description)
-      .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'bearer')
-      .build(),
-    { extraModels: [ProblemDto] },
+  const document = completeDocument(
+    SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle(options.title)
+        .setDescription(options.description)
+        .setVersion('1')
+        .addServer('/', 'This server')
+        .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'bearer')
+        .build(),
+      { extraModels: [ProblemDto] },
+    ),
   );
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     yamlDocumentUrl: 'docs-yaml',
   });
+}
+
+/**
+ * What the decorators cannot say: every `{param}` of a path is declared (ids are UUIDs), every
+ * operation states its security (the global JWT guard protects all but @Public() routes, which
+ * get `security: []`), and the license.
+ */
+export function completeDocument(document: OpenAPIObject): OpenAPIObject {
+  // package.json says UNLICENSED: proprietary, no licence granted (npm's meaning of the word).
+  document.info.license ??= {
+    name: 'UNLICENSED',
+    url: 'https://docs.npmjs.com/cli/v11/configuring-npm/package-json#license',
+  };
+  for (const [path, item] of Object.entries(document.paths)) {
+    const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+    for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
+      const operation = item[method] as
+        (OperationObject & { [PUBLIC_EXTENSION]?: boolean }) | undefined;
+      if (!operation) continue;
+      const parameters = (operation.parameters ?? []) as ParameterObject[];
+      for (const name of names)
+        if (!parameters.some((p) => p.in === 'path' && p.name === name))
+          parameters.push({
+            name,
+            in: 'path',
+            required: true,
+            schema: /Id$/.test(name) ? { type: 'string', format: 'uuid' } : { type: 'string' },
+          });
+      operation.parameters = parameters;
+      if (operation[PUBLIC_EXTENSION]) {
+        operation.security = [];
+        delete operation[PUBLIC_EXTENSION];
+      } else operation.security ??= [{ bearer: [] }];
+    }
+  }
+  return document;
 }
 
 export type { Request };

@@ -137,6 +137,7 @@ export class CreateProjectDto {
   name!: string;
 
   @ApiPropertyOptional({
+    type: String,
     example: 'Refactoring the payments backend',
     maxLength: 2000,
     nullable: true,

@@ -15,6 +15,7 @@ import {
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
 import { ApiProblemResponses, PageQueryDto, UuidParam } from '@codelab/platform';
@@ -37,6 +38,7 @@ export class ProjectsController {
     private readonly queries: QueryBus,
   ) {}
 
+  @ApiOperation({ summary: 'List my projects' })
   @Get()
   @ApiOkResponse({
     type: ProjectPageDto,
@@ -50,6 +52,7 @@ export class ProjectsController {
     return { items: result.items.map(ProjectDto.from), next_cursor: result.nextCursor };
   }
 
+  @ApiOperation({ summary: 'Create a project' })
   @Post()
   @ApiCreatedResponse({ type: ProjectDto })
   @ApiProblemResponses(400, 413)
@@ -60,6 +63,7 @@ export class ProjectsController {
     return ProjectDto.from(project);
   }
 
+  @ApiOperation({ summary: 'Get a project' })
   @Get(':projectId')
   @UseGuards(ProjectAccessGuard)
   @ApiOkResponse({ type: ProjectDto })
@@ -68,6 +72,7 @@ export class ProjectsController {
     return ProjectDto.from(project);
   }
 
+  @ApiOperation({ summary: 'Rename a project or change its settings' })
   @Patch(':projectId')
   @ApiOkResponse({ type: ProjectDto })
   @ApiProblemResponses(400, 404, 413)
@@ -86,6 +91,7 @@ export class ProjectsController {
     return ProjectDto.from(project);
   }
 
+  @ApiOperation({ summary: 'Delete a project' })
   @Delete(':projectId')
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Deleted with everything it owns' })

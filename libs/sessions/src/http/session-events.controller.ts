@@ -14,6 +14,7 @@ import { QueryBus } from '@nestjs/cqrs';
 import {
   ApiBearerAuth,
   ApiOkResponse,
+  ApiOperation,
   ApiProduces,
   ApiProperty,
   ApiPropertyOptional,
@@ -88,6 +89,7 @@ export class SessionEventsController {
     @InjectMetric(SSE_RESYNCS) private readonly resyncs: Counter<string>,
   ) {}
 
+  @ApiOperation({ summary: 'Get a short-lived token for EventSource' })
   @Post('stream-token')
   @HttpCode(200)
   @UseGuards(ProjectAccessGuard)
@@ -110,6 +112,7 @@ export class SessionEventsController {
    * (JSON envelope). Reconnect with Last-Event-ID to get exactly what was missed; `resync` means
    * that point is gone and the client should reload over REST.
    */
+  @ApiOperation({ summary: "Follow a session's events (Server-Sent Events)" })
   @Get('events')
   @AcceptsStreamToken()
   @SkipThrottle()

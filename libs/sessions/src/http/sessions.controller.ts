@@ -18,6 +18,7 @@ import {
   ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiTags,
 } from '@nestjs/swagger';
 import {
@@ -75,6 +76,7 @@ export class SessionsController {
     private readonly queries: QueryBus,
   ) {}
 
+  @ApiOperation({ summary: "List a project's sessions" })
   @Get()
   @ApiOkResponse({
     type: SessionPageDto,
@@ -91,6 +93,7 @@ export class SessionsController {
     return { items: result.items.map(SessionDto.from), next_cursor: result.nextCursor };
   }
 
+  @ApiOperation({ summary: 'Start a session' })
   @Post()
   @ApiCreatedResponse({ type: SessionDto })
   @ApiProblemResponses(413, 422)
@@ -106,6 +109,7 @@ export class SessionsController {
     );
   }
 
+  @ApiOperation({ summary: 'Get a session' })
   @Get(':sessionId')
   @ApiOkResponse({ type: SessionDto })
   async get(
@@ -118,6 +122,7 @@ export class SessionsController {
     );
   }
 
+  @ApiOperation({ summary: 'Rename a session' })
   @Patch(':sessionId')
   @ApiOkResponse({ type: SessionDto })
   async update(
@@ -133,6 +138,7 @@ export class SessionsController {
     );
   }
 
+  @ApiOperation({ summary: 'Archive a session' })
   @Delete(':sessionId')
   @HttpCode(204)
   @ApiNoContentResponse({ description: 'Archived: history stays readable, new messages get 409' })
@@ -144,6 +150,7 @@ export class SessionsController {
     await this.commands.execute(new ArchiveSessionCommand(project.id, sessionId, user.id));
   }
 
+  @ApiOperation({ summary: "List a session's messages" })
   @Get(':sessionId/messages')
   @ApiOkResponse({
     type: MessagePageDto,
@@ -162,6 +169,7 @@ export class SessionsController {
     return { items: page.items, has_more: page.hasMore };
   }
 
+  @ApiOperation({ summary: 'Send a message (starts a run)' })
   @Post(':sessionId/messages')
   @HttpCode(202)
   @ApiHeader({
@@ -200,6 +208,7 @@ export class SessionsController {
     );
   }
 
+  @ApiOperation({ summary: "List a session's runs" })
   @Get(':sessionId/runs')
   @ApiOkResponse({ type: RunPageDto, description: 'Newest first' })
   async runs(
@@ -215,6 +224,7 @@ export class SessionsController {
     return { items: result.items.map(toRunDto), next_cursor: result.nextCursor };
   }
 
+  @ApiOperation({ summary: 'Get a run with its children and plan' })
   @Get(':sessionId/runs/:runId')
   @ApiOkResponse({ type: RunDetailDto })
   async run(
@@ -235,6 +245,7 @@ export class SessionsController {
     return { ...toRunDto(run), children: children.map(toRunDto), plan };
   }
 
+  @ApiOperation({ summary: "List a run's steps (its journal)" })
   @Get(':sessionId/runs/:runId/steps')
   @ApiOkResponse({
     type: RunStepPageDto,
@@ -255,6 +266,7 @@ export class SessionsController {
     return { items: result.items.map(toRunStepDto), next_after: result.nextAfter };
   }
 
+  @ApiOperation({ summary: 'Cancel a run' })
   @Post(':sessionId/runs/:runId/cancel')
   @HttpCode(202)
   @ApiAcceptedResponse({

@@ -20,6 +20,7 @@ import {
   ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
+  ApiOperation,
   ApiProduces,
   ApiResponse,
   ApiTags,
@@ -112,6 +113,7 @@ const IF_MATCH = {
 export class WorkspaceController {
   constructor(private readonly files: WorkspaceFiles) {}
 
+  @ApiOperation({ summary: 'List workspace entries' })
   @Get('entries')
   @ApiOkResponse({
     type: WorkspaceEntryPageDto,
@@ -129,6 +131,7 @@ export class WorkspaceController {
     return { path: page.path, items: page.items.map(toEntryDto), next_cursor: page.nextCursor };
   }
 
+  @ApiOperation({ summary: 'Delete a file or directory' })
   @Delete('entries')
   @HttpCode(204)
   @ApiHeader(IF_MATCH)
@@ -145,6 +148,7 @@ export class WorkspaceController {
     });
   }
 
+  @ApiOperation({ summary: 'Move a file or directory' })
   @Post('moves')
   @HttpCode(200)
   @ApiOkResponse({ type: MovedEntryDto, description: 'Moved; the target must not exist' })
@@ -156,6 +160,7 @@ export class WorkspaceController {
     return this.files.move(project.id, body.from, body.to);
   }
 
+  @ApiOperation({ summary: 'Read a file' })
   @Get('files')
   @ApiProduces('application/octet-stream')
   @ApiHeader({
@@ -190,6 +195,7 @@ export class WorkspaceController {
     res.status(200).end(file.content);
   }
 
+  @ApiOperation({ summary: 'Write a file' })
   @Put('files')
   @ApiConsumes('application/octet-stream', 'text/plain')
   @ApiBody({

@@ -1,5 +1,10 @@
 import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
-import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExcludeController,
+  ApiOkResponse,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
 import {
   HealthCheck,
@@ -22,6 +27,8 @@ class NotReadyError extends DomainError {
   readonly kind = 'unavailable' as const;
 }
 
+// Probes for the platform, documented in the README; not part of the client contract.
+@ApiExcludeController()
 @ApiTags('health')
 @Public()
 @SkipThrottle()
