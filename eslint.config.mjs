@@ -5,6 +5,8 @@ import tseslint from 'typescript-eslint';
 export default tseslint.config(
   {
     ignores: [
+      // A generated client of a test run (removed when the test ends).
+      'test/.openapi-client-*/**',
       'dist/**',
       'node_modules/**',
       'coverage/**',

@@ -265,7 +265,16 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
             required: true,
             schema: /Id$/.test(name) ? { type: 'string', format: 'uuid' } : { type: 'string' },
           });
-      operation.parameters = parameters;
+      // A header read with @Headers() and documented with @ApiHeader() appears twice (the first
+      // required, in lower case): the documented one stays.
+      const documented = new Set(
+        parameters
+          .filter((p) => p.in === 'header' && p.description)
+          .map((p) => p.name.toLowerCase()),
+      );
+      operation.parameters = parameters.filter(
+        (p) => p.in !== 'header' || p.description || !documented.has(p.name.toLowerCase()),
+      );
       if (operation[PUBLIC_EXTENSION]) {
         operation.security = [];
         delete operation[PUBLIC_EXTENSION];
