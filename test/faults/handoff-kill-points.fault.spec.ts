@@ -1,8 +1,8 @@
 import { createTestApp, registerUser, type TestApp, type TestUser } from '../support/test-app';
-import { waitFor, withDeadline } from '../support/child-process';
+import { waitFor } from '../support/child-process';
 import { createProject, createSession, sendMessage, waitForRun } from '../support/sessions-helpers';
 import { WorkerFleet, workerEnvFor } from '../support/worker-fleet';
-import { faultMetrics, RunsDb } from '../support/fault-support';
+import { expectKilledAt, faultMetrics, RunsDb } from '../support/fault-support';
 import { TEST_REDIS_URL } from '../support/test-env';
 
 /*
@@ -63,12 +63,7 @@ describe('kill points of agent switches and delegations (fault)', () => {
   const dieAt = async (point: string, send: () => Promise<void>) => {
     const doomed = await fleet.spawn(0, true, { CODELAB_CRASH_AT: point });
     await send();
-    const code = await withDeadline(`the worker to die at ${point}`, doomed.app.exited, 60_000);
-    expect({ point, signal: doomed.app.child.signalCode, code }).toEqual({
-      point,
-      signal: 'SIGKILL',
-      code: null,
-    });
+    await expectKilledAt(doomed, point);
     await fleet.spawn(0, true);
   };
 

@@ -1,8 +1,8 @@
 import { createTestApp, registerUser, type TestApp, type TestUser } from '../support/test-app';
-import { waitFor, withDeadline } from '../support/child-process';
+import { waitFor } from '../support/child-process';
 import { createProject, sendMessage, waitForRun } from '../support/sessions-helpers';
 import { WorkerFleet, workerEnvFor } from '../support/worker-fleet';
-import { faultMetrics, RunsDb } from '../support/fault-support';
+import { expectKilledAt, faultMetrics, RunsDb } from '../support/fault-support';
 import { TEST_REDIS_URL } from '../support/test-env';
 
 /*
@@ -117,12 +117,7 @@ describe('an 8-task plan under worker kills (fault)', () => {
         const { run } = await sendMessage(t.http, user, projectId, sid, {
           content: `build\n${eightTasks()}`,
         });
-        const code = await withDeadline(`the worker to die at ${point}`, doomed.app.exited, 60_000);
-        expect({ point, signal: doomed.app.child.signalCode, code }).toEqual({
-          point,
-          signal: 'SIGKILL',
-          code: null,
-        });
+        await expectKilledAt(doomed, point);
         await fleet.spawn(0, true);
         figures.push(await verify(sid, run.id, point));
         await fleet.kill(0);

@@ -2,6 +2,8 @@ import { appendFileSync } from 'node:fs';
 import { Pool } from 'pg';
 import { type Http, type TestUser } from './test-app';
 import { sendMessage } from './sessions-helpers';
+import { withDeadline } from './child-process';
+import type { FleetWorker } from './worker-fleet';
 
 /**
  * Prints `FAULT-METRICS <name> <json>` (and appends it to FAULT_METRICS_FILE when set). Call it
@@ -223,4 +225,14 @@ export function captureConsole(): {
         .map(([line, count]) => ({ line, count })),
     restore: () => spies.forEach((s) => s.mockRestore()),
   };
+}
+
+/** Waits for a worker started with CODELAB_CRASH_AT=`point` to die there, by SIGKILL. */
+export async function expectKilledAt(worker: FleetWorker, point: string): Promise<void> {
+  const code = await withDeadline(`the worker to die at ${point}`, worker.app.exited, 60_000);
+  expect({ point, signal: worker.app.child.signalCode, code }).toEqual({
+    point,
+    signal: 'SIGKILL',
+    code: null,
+  });
 }

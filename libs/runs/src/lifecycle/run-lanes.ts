@@ -73,8 +73,8 @@ export class RunLanes {
       );
   }
 
-  /** Locks the lane of a run (which never changes). */
-  async lockOfRun(tx: EntityManager, runId: string): Promise<void> {
+  /** Locks the lane of a run (which never changes); the lane, or null when the run is gone. */
+  async lockOfRun(tx: EntityManager, runId: string): Promise<string | null> {
     const [row] = await tx
       .getConnection()
       .execute<{ lane: string }[]>(
@@ -83,7 +83,9 @@ export class RunLanes {
         'all',
         tx.getTransactionContext(),
       );
-    if (row) await this.lock(tx, row.lane);
+    if (!row) return null;
+    await this.lock(tx, row.lane);
+    return row.lane;
   }
 
   /** The lane's head: its oldest run that is not final. */
@@ -240,16 +242,8 @@ export class RunLanes {
     tx: EntityManager,
     runId: string,
   ): Promise<{ released: boolean; dispatched: Dispatch | null }> {
-    const [row] = await tx
-      .getConnection()
-      .execute<{ lane: string }[]>(
-        `select lane from runs where id = ?`,
-        [runId],
-        'all',
-        tx.getTransactionContext(),
-      );
-    if (!row) return { released: false, dispatched: null };
-    await this.lock(tx, row.lane);
+    const lane = await this.lockOfRun(tx, runId);
+    if (!lane) return { released: false, dispatched: null };
     const updated = await tx
       .getConnection()
       .execute<{ id: string }[]>(
@@ -259,7 +253,7 @@ export class RunLanes {
         tx.getTransactionContext(),
       );
     if (!updated.length) return { released: false, dispatched: null };
-    return { released: true, dispatched: await this.advance(tx, row.lane) };
+    return { released: true, dispatched: await this.advance(tx, lane) };
   }
 
   /** Hands the run to the queue (once committed): a new dispatch number and an outbox row. */
