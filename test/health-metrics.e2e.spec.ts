@@ -26,6 +26,8 @@ describe('health, readiness and metrics (e2e)', () => {
         redis: { status: 'up' },
         lifecycle: { status: 'up' },
       });
+      // Memory in PostgreSQL (no QDRANT_URL): nothing else to check.
+      expect(Object.keys(res.body.details).sort()).toEqual(['lifecycle', 'postgres', 'redis']);
     });
 
     it('GET /metrics is Prometheus text that promtool accepts', async () => {
@@ -100,6 +102,34 @@ describe('health, readiness and metrics (e2e)', () => {
     it('keeps serving the API (the rate limiter fails open)', async () => {
       const user = await registerUser(t.http);
       await t.http.get('/v1/me').set(user.auth).expect(200);
+    });
+  });
+
+  describe('with memory in Qdrant, and Qdrant unreachable', () => {
+    let t: TestApp;
+    beforeAll(async () => {
+      // Nothing listens on port 1: the memory store's health check fails (connection refused).
+      t = await createTestApp({ env: { QDRANT_URL: 'http://127.0.0.1:1' } });
+    });
+    afterAll(async () => {
+      await t.close();
+    });
+
+    it('still boots and stays live', async () => {
+      await t.http.get('/health').expect(200);
+    });
+
+    it('GET /ready is 503 problem+json naming the qdrant check, the others up', async () => {
+      const res = await t.http.get('/ready');
+      const problem = expectProblem(res, 503, 'NOT_READY');
+      expect(problem.checks).toMatchObject({
+        error: { qdrant: { status: 'down', message: expect.any(String) } },
+        info: {
+          postgres: { status: 'up' },
+          redis: { status: 'up' },
+          lifecycle: { status: 'up' },
+        },
+      });
     });
   });
 });

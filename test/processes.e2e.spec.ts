@@ -66,7 +66,9 @@ describe('app processes (e2e)', () => {
   it('starts with no .env and no JWT secret: creates the database, migrates, generates a dev secret', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'codelab-proc-'));
     const port = await freePort();
-    const app = startAppProcess({ ...baseEnv(), PORT: String(port) }, cwd);
+    // The default DATA_DIR is the checkout's .codelab (the developer's own secret): not in a test.
+    const dataDir = join(cwd, 'data');
+    const app = startAppProcess({ ...baseEnv(), PORT: String(port), DATA_DIR: dataDir }, cwd);
     running.push(app);
     const base = `http://127.0.0.1:${port}`;
 
@@ -77,9 +79,9 @@ describe('app processes (e2e)', () => {
     expect(await httpStatus(`${base}/health`)).toBe(200);
     expect(await httpStatus(`${base}/docs`)).toBe(200);
     expect(app.output()).toMatch(/generated a development secret/);
-    expect(
-      readFileSync(join(cwd, '.codelab', 'jwt-secret'), 'utf8').trim().length,
-    ).toBeGreaterThanOrEqual(32);
+    expect(readFileSync(join(dataDir, 'jwt-secret'), 'utf8').trim().length).toBeGreaterThanOrEqual(
+      32,
+    );
     // Structured JSON logs.
     const line = app
       .output()

@@ -9,6 +9,11 @@ import request from 'supertest';
 import { type AppConfig, loadConfig, migrateDatabase } from '@codelab/platform';
 import { createApiApp } from '../../apps/api/src/bootstrap';
 import { createOrmConfig } from '../../mikro-orm.config';
+import {
+  type OpenApiDocument,
+  OpenApiResponseValidator,
+  validatingAgent,
+} from './openapi-validator';
 import { dropTestDatabase } from './test-database';
 import { assertTestDatabaseName, databaseUrl, TEST_REDIS_URL, uniqueSuffix } from './test-env';
 
@@ -18,6 +23,8 @@ export interface TestApp {
   app: NestExpressApplication;
   http: Http;
   config: AppConfig;
+  /** Holds every response of `http` to the served OpenAPI document. */
+  contract: OpenApiResponseValidator;
   close(): Promise<void>;
 }
 
@@ -66,10 +73,14 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
   register.clear();
   const app = await createApiApp(config);
   await app.init();
+  const document = (await request(app.getHttpServer()).get('/docs-json').expect(200))
+    .body as OpenApiDocument;
+  const contract = new OpenApiResponseValidator(document);
   return {
     app,
-    http: request(app.getHttpServer()),
+    http: validatingAgent(request(app.getHttpServer()), contract),
     config,
+    contract,
     close: async () => {
       await app.close();
       if (!shared) {
@@ -83,6 +94,10 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
         await rm(config.workspace.dir, { recursive: true, force: true });
         await deleteRedisKeys(TEST_REDIS_URL, config.redisKeyPrefix);
       }
+      if (contract.drift.length > 0)
+        throw new Error(
+          `Responses broke the OpenAPI document:\n${[...new Set(contract.drift)].join('\n')}`,
+        );
     },
   };
 }

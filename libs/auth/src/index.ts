@@ -5,3 +5,5 @@ export { JwtAuthGuard } from './jwt/jwt-auth.guard';
 export { AccessTokenService } from './jwt/access-token.service';
 export { STREAM_TOKEN_TTL_SECONDS, StreamTokenService } from './jwt/stream-token.service';
 export { AcceptsStreamToken } from './jwt/stream-token-route.decorator';
+export { accountExists, type ProvesAccount } from './jwt/account-proof';
+export { InvalidAccessTokenError } from './auth.errors';

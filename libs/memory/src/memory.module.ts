@@ -6,6 +6,7 @@ import { LocalHashEmbedder } from './embeddings/local-hash-embedder';
 import { OpenAiEmbedder } from './embeddings/openai-embedder';
 import { MemoryService } from './memory.service';
 import { MEMORY_STORE, type MemoryStore } from './store/memory-store';
+import { MemoryStoreReadiness } from './store/memory-store.readiness';
 import { PgMemoryStore } from './store/pg-memory.store';
 import { QdrantMemoryStore } from './store/qdrant-memory.store';
 
@@ -41,6 +42,7 @@ const OPENAI_EMBEDDING_DIMENSIONS = 1536;
           : new PgMemoryStore(em),
     },
     MemoryService,
+    MemoryStoreReadiness,
   ],
   exports: [MemoryService],
 })

@@ -9,6 +9,7 @@ import { DomainEventsModule } from './events/domain-events.module';
 import { ProblemDetailsFilter } from './errors/problem-details.filter';
 import { LifecycleState } from './lifecycle/lifecycle-state';
 import { HealthModule } from './observability/health/health.module';
+import { ReadinessChecks } from './observability/health/readiness-checks';
 import { LoggingModule } from './observability/logging.module';
 import { type MetricsEndpoint, MetricsModule } from './observability/metrics/metrics.module';
 import { RedisModule } from './redis/redis.module';
@@ -44,8 +45,12 @@ export class PlatformModule {
         DomainEventsModule,
         HealthModule,
       ],
-      providers: [LifecycleState, { provide: APP_FILTER, useClass: ProblemDetailsFilter }],
-      exports: [LifecycleState],
+      providers: [
+        LifecycleState,
+        ReadinessChecks,
+        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+      ],
+      exports: [LifecycleState, ReadinessChecks],
     };
   }
 }

@@ -52,6 +52,8 @@ export {
 export { RunSlots } from './execution/run-slots';
 export { RunCancellation } from './execution/run-cancellation';
 export { RunDispatchRelay } from './jobs/run-dispatch-relay';
+export { AGENT_RUNS_QUEUE } from './execution/run-queue';
+export { RUN_QUEUE_DEPTH, RELAY_LEADER } from './runs.metrics';
 export { RunExecutor } from './execution/run-executor';
 export { CancelRunCommand } from './commands/cancel-run/cancel-run.command';
 export { ResumeRunCommand, type StepResolution } from './commands/resume-run/resume-run.command';

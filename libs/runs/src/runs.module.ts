@@ -1,6 +1,12 @@
 import { BullModule } from '@nestjs/bullmq';
 import { Module, type OnModuleInit } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig, bullmqConnection, DomainEvents } from '@codelab/platform';
+import {
+  APP_CONFIG,
+  type AppConfig,
+  bullmqConnection,
+  bullmqPrefix,
+  DomainEvents,
+} from '@codelab/platform';
 import { cancelChildrenHandler } from './events/cancel-children.handler';
 import { resumeParentHandler } from './events/resume-parent.handler';
 import { runCleanupHandlers } from './events/run-cleanup.handlers';
@@ -30,7 +36,7 @@ import { runMetricProviders } from './runs.metrics';
       useFactory: (config: AppConfig) => ({
         // The producer fails fast while Redis is down; the outbox covers the gap.
         connection: bullmqConnection(config, 'producer'),
-        prefix: `${config.redisKeyPrefix}bull`,
+        prefix: bullmqPrefix(config),
         defaultJobOptions: {
           attempts: 3,
           backoff: { type: 'exponential', delay: 1_000 },

@@ -42,7 +42,8 @@ export class ApprovalDto {
   default_action!: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String })
   decided_at!: string | null;
-  @ApiProperty({ enum: ['user', 'timeout', 'system'], nullable: true, type: String })
+  // OpenAPI 3.0: with an enum, null is allowed only when the enum lists it.
+  @ApiProperty({ enum: ['user', 'timeout', 'system', null], nullable: true, type: String })
   decided_by!: string | null;
   @ApiProperty({ nullable: true, type: String })
   decision_reason!: string | null;

@@ -1,7 +1,12 @@
 import { Body, Controller, Get, Headers, HttpCode, Post, Query, UseGuards } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiProblemResponses, RequestValidationError, UuidParam } from '@codelab/platform';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import {
+  ApiIdempotencyKey,
+  ApiProblemResponses,
+  idempotencyKeyOf,
+  UuidParam,
+} from '@codelab/platform';
 import { type AuthUser, CurrentUser } from '@codelab/auth';
 import { CurrentProject, type Project, ProjectAccessGuard } from '@codelab/projects';
 import { ApprovalDecisions } from '../approval-decisions';
@@ -15,21 +20,8 @@ import {
 } from '../dto/approval.dto';
 import { GetOwnedApprovalQuery, ListApprovalsQuery } from '../queries/approval.queries';
 
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,255}$/;
-const IDEMPOTENCY_HEADER = {
-  name: 'Idempotency-Key',
-  required: false,
-  description: 'Retrying a decision with the same key answers as the first time (not 409)',
-};
-
-function keyOf(raw: string | undefined): string | undefined {
-  if (raw === undefined) return undefined;
-  if (!IDEMPOTENCY_KEY.test(raw))
-    throw new RequestValidationError([
-      { field: 'Idempotency-Key', messages: ['must be 1-255 characters of [A-Za-z0-9._:-]'] },
-    ]);
-  return raw;
-}
+const DECISION_IDEMPOTENCY =
+  'Retrying a decision with the same key answers as the first time (not 409)';
 
 @ApiTags('approvals')
 @ApiBearerAuth('bearer')
@@ -81,7 +73,7 @@ export class ApprovalsController {
   @ApiOperation({ summary: 'Approve (optionally with edited arguments)' })
   @Post(':approvalId/approve')
   @HttpCode(200)
-  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiIdempotencyKey(DECISION_IDEMPOTENCY)
   @ApiOkResponse({
     type: ApprovalDto,
     description:
@@ -103,7 +95,7 @@ export class ApprovalsController {
       argsDigest: body.args_digest,
       editedArgs: body.edited_args,
       reason: body.reason,
-      idempotencyKey: keyOf(idempotencyKey),
+      idempotencyKey: idempotencyKeyOf(idempotencyKey),
     });
     return toApprovalDto(decided!);
   }
@@ -111,7 +103,7 @@ export class ApprovalsController {
   @ApiOperation({ summary: 'Reject' })
   @Post(':approvalId/reject')
   @HttpCode(200)
-  @ApiHeader(IDEMPOTENCY_HEADER)
+  @ApiIdempotencyKey(DECISION_IDEMPOTENCY)
   @ApiOkResponse({
     type: ApprovalDto,
     description: 'Rejected: the model is told (with the reason) and the run goes on',
@@ -131,7 +123,7 @@ export class ApprovalsController {
       owner: { projectId: project.id, ownerId: user.id },
       argsDigest: body.args_digest,
       reason: body.reason,
-      idempotencyKey: keyOf(idempotencyKey),
+      idempotencyKey: idempotencyKeyOf(idempotencyKey),
     });
     return toApprovalDto(decided!);
   }

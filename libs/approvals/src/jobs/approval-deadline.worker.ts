@@ -9,7 +9,13 @@ import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import { Worker } from 'bullmq';
 import type { Gauge } from 'prom-client';
-import { APP_CONFIG, type AppConfig, bullmqConnection, ThrottledLog } from '@codelab/platform';
+import {
+  APP_CONFIG,
+  type AppConfig,
+  bullmqConnection,
+  bullmqPrefix,
+  ThrottledLog,
+} from '@codelab/platform';
 import { ApprovalDecisions } from '../approval-decisions';
 import { APPROVALS_PENDING } from '../approvals.metrics';
 import { Approval } from '../entities/approval.entity';
@@ -54,7 +60,7 @@ export class ApprovalDeadlineWorker implements OnApplicationBootstrap, BeforeApp
       },
       {
         connection: bullmqConnection(this.config, 'consumer'),
-        prefix: `${this.config.redisKeyPrefix}bull`,
+        prefix: bullmqPrefix(this.config),
         concurrency: 4,
       },
     );

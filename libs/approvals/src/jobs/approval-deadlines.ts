@@ -1,6 +1,12 @@
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import { APP_CONFIG, type AppConfig, bullmqConnection, ThrottledLog } from '@codelab/platform';
+import {
+  APP_CONFIG,
+  type AppConfig,
+  bullmqConnection,
+  bullmqPrefix,
+  ThrottledLog,
+} from '@codelab/platform';
 import type { Approval } from '../entities/approval.entity';
 
 export const APPROVAL_DEADLINES_QUEUE = 'approval-deadlines';
@@ -20,7 +26,7 @@ export class ApprovalDeadlines implements BeforeApplicationShutdown {
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.queue = new Queue(APPROVAL_DEADLINES_QUEUE, {
       connection: bullmqConnection(config, 'producer'),
-      prefix: `${config.redisKeyPrefix}bull`,
+      prefix: bullmqPrefix(config),
       defaultJobOptions: {
         attempts: 5,
         backoff: { type: 'exponential', delay: 1_000 },

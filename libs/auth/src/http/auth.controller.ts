@@ -71,7 +71,7 @@ export class AuthController {
   @ApiNoContentResponse({
     description: 'The refresh token and every token of its family are revoked',
   })
-  @ApiProblemResponses(400)
+  @ApiProblemResponses(400, 429)
   async logout(@Body() body: RefreshTokenDto): Promise<void> {
     await this.auth.logout(body.refresh_token);
   }
@@ -86,7 +86,7 @@ export class MeController {
   @ApiOperation({ summary: 'The signed-in user' })
   @Get()
   @ApiOkResponse({ type: UserDto })
-  @ApiProblemResponses(401)
+  @ApiProblemResponses(401, 429)
   async me(@CurrentUser() caller: AuthUser): Promise<UserDto> {
     const user = await this.users.findById(caller.id);
     // The guard refuses a deleted account's tokens; this is the account deleted since then.

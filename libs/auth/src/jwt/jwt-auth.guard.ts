@@ -1,13 +1,14 @@
 import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { GUARDS_METADATA } from '@nestjs/common/constants';
 import { Reflector } from '@nestjs/core';
 import { AuthGuard } from '@nestjs/passport';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
 import { IS_PUBLIC_KEY } from '@codelab/platform';
-import { User } from '@codelab/users';
 import { AUTH_EVENTS } from '../auth.metrics';
 import { InvalidAccessTokenError } from '../auth.errors';
+import { accountExists, provesAccount } from './account-proof';
 import { type AuthUser } from './auth-user';
 import { StreamTokenService } from './stream-token.service';
 import { STREAM_TOKEN_ROUTE_KEY } from './stream-token-route.decorator';
@@ -16,7 +17,8 @@ import { STREAM_TOKEN_ROUTE_KEY } from './stream-token-route.decorator';
  * Global guard (APP_GUARD): every route needs a valid access token unless marked @Public(), and
  * the token's user must still exist: a deleted account's tokens are 401 at once, not when they
  * expire. That costs one primary-key lookup per authenticated request, and is not cached (a cache
- * would let a deleted account's tokens through for its TTL). A database that cannot answer is a
+ * would let a deleted account's tokens through for its TTL); routes whose guard proves the
+ * account with its own owner-scoped query (ProvesAccount) skip it. A database that cannot answer is a
  * 503 like on any route, never a 401 that would log clients out.
  */
 @Injectable()
@@ -59,15 +61,21 @@ export class JwtAuthGuard extends AuthGuard('jwt') {
       if (!(await super.canActivate(context))) return false;
     }
     const userId = req.user?.id;
-    if (!userId || !(await this.userExists(userId))) {
+    if (userId && this.accountProvenByRoute(context)) return true;
+    if (!userId || !(await accountExists(this.em, userId))) {
       this.authEvents.inc({ action: 'access', outcome: 'failure' });
       throw new InvalidAccessTokenError('The account of this token no longer exists');
     }
     return true;
   }
 
-  private async userExists(id: string): Promise<boolean> {
-    return (await this.em.count(User, { id })) > 0;
+  /** A guard of the route checks the account with its own owner-scoped query (ProvesAccount). */
+  private accountProvenByRoute(context: ExecutionContext): boolean {
+    const guards = [
+      ...(this.reflector.get<unknown[] | undefined>(GUARDS_METADATA, context.getHandler()) ?? []),
+      ...(this.reflector.get<unknown[] | undefined>(GUARDS_METADATA, context.getClass()) ?? []),
+    ];
+    return guards.some(provesAccount);
   }
 
   override handleRequest<T = AuthUser>(error: unknown, user: T | false): T {

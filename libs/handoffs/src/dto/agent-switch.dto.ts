@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, MaxLength, MinLength } from 'class-validator';
+import { IsString, MaxLength, MinLength, ValidateIf } from 'class-validator';
+import { isPresent } from '@codelab/platform';
 import { type AgentSwitch, SwitchReason } from '../entities/agent-switch.entity';
 
 export class AgentSwitchDto {
@@ -60,7 +61,7 @@ export class SetActiveAgentDto {
   agent!: string;
 
   @ApiPropertyOptional({ maxLength: 2000, example: 'I want the docs written now' })
-  @IsOptional()
+  @ValidateIf(isPresent)
   @IsString()
   @MaxLength(2000)
   explanation?: string;

@@ -127,6 +127,50 @@ export function memoryStoreContract(
       expect(seen.sort()).toEqual(records.map((r) => r.id).sort());
     });
 
+    it('lists newest first, ties by id descending, in the same order page by page', async () => {
+      const s = scope();
+      const base = (clock += 100_000);
+      // Seven memories at four instants, three of them at one instant: the order of every store
+      // is (created_at DESC, id DESC), whatever the order they were written in.
+      const offsets = [0, 1000, 1000, 1000, 2000, 3000, 3000];
+      const records: MemoryRecord[] = [];
+      for (const [i, offset] of offsets.entries())
+        records.push({
+          ...(await record(s, `ordered memory ${i}`)),
+          createdAt: new Date(base + offset),
+        });
+      await store.upsert([records[3], records[0], records[6], records[1], records[5]]);
+      await store.upsert([records[4], records[2]]);
+      const expected = [...records]
+        .sort(
+          (a, b) =>
+            b.createdAt.getTime() - a.createdAt.getTime() ||
+            (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+        )
+        .map((r) => r.id);
+
+      const all = await store.list(s, 10);
+      expect(all.items.map((i) => i.id)).toEqual(expected);
+      expect(all.nextCursor).toBeNull();
+      expect(all.items.map((i) => i.createdAt.getTime())).toEqual(
+        [...offsets].reverse().map((o) => base + o),
+      );
+      // Page sizes that cut inside the tie (at the cursor and at a page's edge).
+      for (const size of [1, 2, 3, 4]) {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.list(s, size, cursor);
+          seen.push(...page.items.map((i) => i.id));
+          cursor = page.nextCursor ?? undefined;
+          pages++;
+        } while (cursor && pages < 20);
+        expect({ size, seen }).toEqual({ size, seen: expected });
+        expect(pages).toBe(Math.ceil(expected.length / size));
+      }
+    });
+
     it('deletes one memory only within its scope', async () => {
       const s = scope();
       const r = await record(s, 'to be forgotten');

@@ -15,6 +15,11 @@ export interface AppConfig {
   /** Port of the API process's Prometheus endpoint (`/metrics`); 0 = not served. */
   metricsPort: number;
   logLevel: string;
+  /**
+   * Absolute directory of the process's local data (the development JWT secret, workspaces);
+   * relative JWT_SECRET_FILE and WORKSPACES_DIR resolve against it.
+   */
+  dataDir: string;
   databaseUrl: string;
   dbMigrateOnStart: boolean;
   dbPoolMax: number;
@@ -22,6 +27,8 @@ export interface AppConfig {
   redisKeyPrefix: string;
   jwt: {
     secret: string;
+    /** Where a development secret is kept when JWT_SECRET is not set (absolute). */
+    secretFile: string;
     issuer: string;
     audience: string;
     accessTtlSeconds: number;
@@ -128,13 +135,15 @@ export const ENV_DEFAULTS = {
   WORKER_PORT: '3001',
   METRICS_PORT: '9464',
   LOG_LEVEL: 'info',
+  // Empty: `.codelab` in the app's root directory (see appRootDir), whatever the working directory.
+  DATA_DIR: '',
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/codelab',
   DB_MIGRATE_ON_START: 'true',
   DB_POOL_MAX: '10',
   REDIS_URL: 'redis://127.0.0.1:6379',
   REDIS_KEY_PREFIX: 'codelab:',
   JWT_SECRET: '',
-  JWT_SECRET_FILE: '.codelab/jwt-secret',
+  JWT_SECRET_FILE: 'jwt-secret',
   JWT_ISSUER: 'codelab',
   JWT_AUDIENCE: 'codelab-api',
   JWT_ACCESS_TTL_SECONDS: '900',
@@ -167,7 +176,7 @@ export const ENV_DEFAULTS = {
   DELEGATION_MAX_FANOUT: '4',
   TEST_TOOLS: 'false',
   TEST_TOOLS_DIR: '',
-  WORKSPACES_DIR: '.codelab/workspaces',
+  WORKSPACES_DIR: 'workspaces',
   WORKSPACE_MAX_FILE_BYTES: '1048576',
   WORKSPACE_MAX_TOTAL_BYTES: '104857600',
   WORKSPACE_MAX_FILES: '10000',
@@ -257,7 +266,23 @@ class EnvReader {
 export interface LoadConfigOptions {
   /** Called when a development secret had to be generated; the caller decides how to warn. */
   onGeneratedSecret?: (path: string) => void;
+  /** What a relative DATA_DIR is relative to (default: the working directory). */
   cwd?: string;
+  /** Where the default DATA_DIR (`<appRoot>/.codelab`) lives (default: appRootDir()). */
+  appRoot?: string;
+}
+
+/**
+ * The app's root directory: the nearest directory above this file that holds a package.json (the
+ * checkout in development, /app in the image), found from the code's location, never from the
+ * working directory, so `npm start` run from anywhere uses the same data. Falls back to the
+ * working directory when there is none (a bundled build).
+ */
+export function appRootDir(from: string = __dirname): string {
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) return process.cwd();
+  }
 }
 
 /**
@@ -267,6 +292,12 @@ export interface LoadConfigOptions {
 export function loadConfig(env: Env = process.env, options: LoadConfigOptions = {}): AppConfig {
   const r = new EnvReader(env);
   const nodeEnv = r.oneOf<NodeEnv>('NODE_ENV', ['development', 'production', 'test']);
+  // An explicit DATA_DIR is taken as given (relative to the working directory, like any path on a
+  // command line); the default is absolute. Relative file settings below resolve against it.
+  const dataDir = resolve(
+    options.cwd ?? process.cwd(),
+    r.raw('DATA_DIR') || join(options.appRoot ?? appRootDir(), '.codelab'),
+  );
   const config: AppConfig = {
     nodeEnv,
     role: r.oneOf<AppRole>('APP_ROLE', ['all', 'api', 'worker']),
@@ -274,6 +305,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     workerPort: r.int('WORKER_PORT', 0, 65535),
     metricsPort: r.int('METRICS_PORT', 0, 65535),
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    dataDir,
     databaseUrl: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
     dbMigrateOnStart: r.bool('DB_MIGRATE_ON_START'),
     dbPoolMax: r.int('DB_POOL_MAX', 1, 200),
@@ -281,6 +313,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     redisKeyPrefix: r.raw('REDIS_KEY_PREFIX'),
     jwt: {
       secret: '',
+      secretFile: resolve(dataDir, r.raw('JWT_SECRET_FILE')),
       issuer: r.raw('JWT_ISSUER'),
       audience: r.raw('JWT_AUDIENCE'),
       accessTtlSeconds: r.int('JWT_ACCESS_TTL_SECONDS', 30, 86_400),
@@ -329,7 +362,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       dir: r.raw('TEST_TOOLS_DIR') || join(tmpdir(), 'codelab-test-tools'),
     },
     workspace: {
-      dir: resolve(options.cwd ?? process.cwd(), r.raw('WORKSPACES_DIR')),
+      dir: resolve(dataDir, r.raw('WORKSPACES_DIR')),
       maxFileBytes: r.int('WORKSPACE_MAX_FILE_BYTES', 1, 1024 * 1024 * 1024),
       maxTotalBytes: r.int('WORKSPACE_MAX_TOTAL_BYTES', 1, 1024 ** 4),
       maxFiles: r.int('WORKSPACE_MAX_FILES', 1, 10_000_000),
@@ -395,14 +428,14 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   }
   if (config.testTools.enabled && nodeEnv === 'production')
     r.problems.push('TEST_TOOLS: test-only tools cannot be enabled when NODE_ENV=production');
-  config.jwt.secret = resolveJwtSecret(r, nodeEnv, options);
+  config.jwt.secret = resolveJwtSecret(r, nodeEnv, config.jwt.secretFile, options);
   if (r.problems.length > 0) throw new ConfigValidationError(r.problems);
   return config;
 }
 
 /**
  * The JWT secrets our own samples ship (docker-compose.yml's fallback, the Secret in
- * deploy/k8s/config.yaml): anyone can read them, so anyone could sign tokens with them.
+ * deploy/k8s/secret.yaml): anyone can read them, so anyone could sign tokens with them.
  */
 export const SHIPPED_JWT_SECRETS: readonly string[] = [
   'change-me-to-a-32-byte-random-secret!!',
@@ -415,7 +448,12 @@ export function isPlaceholderSecret(secret: string): boolean {
   return SHIPPED_JWT_SECRETS.includes(secret.trim()) || PLACEHOLDER_MARKERS.test(secret);
 }
 
-function resolveJwtSecret(r: EnvReader, nodeEnv: NodeEnv, options: LoadConfigOptions): string {
+function resolveJwtSecret(
+  r: EnvReader,
+  nodeEnv: NodeEnv,
+  file: string,
+  options: LoadConfigOptions,
+): string {
   const explicit = r.raw('JWT_SECRET');
   if (explicit) {
     if (Buffer.byteLength(explicit) < 32) {
@@ -432,9 +470,8 @@ function resolveJwtSecret(r: EnvReader, nodeEnv: NodeEnv, options: LoadConfigOpt
     r.problems.push('JWT_SECRET: required when NODE_ENV=production (at least 32 bytes)');
     return '';
   }
-  // Development convenience: one random secret per checkout, kept out of git, so tokens
-  // survive restarts without anyone committing a shared default.
-  const file = resolve(options.cwd ?? process.cwd(), r.raw('JWT_SECRET_FILE'));
+  // Development convenience: one random secret per checkout (in DATA_DIR, kept out of git), so
+  // tokens survive restarts without anyone committing a shared default.
   if (existsSync(file)) {
     const stored = readFileSync(file, 'utf8').trim();
     if (Buffer.byteLength(stored) >= 32) return stored;

@@ -11,7 +11,7 @@ import { type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { RelayLeadership } from '../database/relay-leadership';
 import { ThrottledLog } from '../observability/throttled-log';
-import { bullmqConnection } from '../redis/bullmq-connection';
+import { bullmqConnection, bullmqPrefix } from '../redis/bullmq-connection';
 import { crashPoint } from '../testing/crash-points';
 import {
   DOMAIN_EVENTS_CHANNEL,
@@ -48,7 +48,7 @@ export class DomainEventRelay implements OnApplicationBootstrap, OnApplicationSh
   ) {
     this.queue = new Queue(DOMAIN_EVENTS_QUEUE, {
       connection: bullmqConnection(config, 'producer'),
-      prefix: `${config.redisKeyPrefix}bull`,
+      prefix: bullmqPrefix(config),
       defaultJobOptions: {
         // Handler failures (not outages: those wait without using attempts) back off up to a
         // minute apart; after 50 the event is a dead letter in the failed set.

@@ -14,7 +14,7 @@ import type { Counter } from 'prom-client';
 import { type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { ThrottledLog } from '../observability/throttled-log';
-import { bullmqConnection } from '../redis/bullmq-connection';
+import { bullmqConnection, bullmqPrefix } from '../redis/bullmq-connection';
 import { crashPoint } from '../testing/crash-points';
 import { DOMAIN_EVENTS_QUEUE, type DomainEventRow, domainEventOf } from './domain-event';
 import { DomainEvents } from './domain-events';
@@ -46,7 +46,7 @@ export class DomainEventProcessor implements OnApplicationBootstrap, BeforeAppli
       (job, token) => this.processOrWait(job, token),
       {
         connection: bullmqConnection(this.config, 'consumer'),
-        prefix: `${this.config.redisKeyPrefix}bull`,
+        prefix: bullmqPrefix(this.config),
         concurrency: 8,
         // Like run jobs: a dead worker's event is re-delivered once its lock lapses.
         lockDuration: this.config.runJobLockMs,

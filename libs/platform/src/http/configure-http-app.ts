@@ -8,18 +8,20 @@ import {
 } from '@nestjs/swagger';
 import { PUBLIC_EXTENSION } from './public.decorator';
 import { getToken } from '@willsoto/nestjs-prometheus';
+import type { Server } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import type { Histogram } from 'prom-client';
 import { type AppConfig } from '../config/app-config';
 import { DomainError } from '../errors/domain-error';
-import { ProblemDto } from '../errors/problem-details';
+import { PROBLEM_CONTENT_TYPE, ProblemDto } from '../errors/problem-details';
 import { sendProblem, toProblemResponse } from '../errors/problem-response';
 import { RequestValidationError } from '../errors/request-validation.error';
 import { unstorableAt } from '../database/storable-text';
 import { HTTP_REQUEST_DURATION } from '../observability/metrics/metric-names';
 import { httpMetricsMiddleware } from '../observability/metrics/http-metrics.middleware';
+import { answerLivenessFirst } from './liveness-first';
 import { type RequestWithId, requestIdMiddleware } from './request-id.middleware';
 
 export interface HttpAppOptions {
@@ -163,8 +165,10 @@ export function configureHttpApp(
       maxAge: 600,
     });
   }
+  const durations = app.get<Histogram<string>>(getToken(HTTP_REQUEST_DURATION));
+  answerLivenessFirst(app.getHttpServer() as Server, durations);
   app.use(requestIdMiddleware);
-  app.use(httpMetricsMiddleware(app.get<Histogram<string>>(getToken(HTTP_REQUEST_DURATION))));
+  app.use(httpMetricsMiddleware(durations));
   // `verify` bounds nesting before JSON.parse ever sees the body. Nest's option type omits it
   // (Nest installs its own when the app is created with `rawBody`, which CodeLab never does), but
   // hands the options to body-parser as they are; test/hostile-input.e2e.spec.ts proves it runs.
@@ -229,6 +233,16 @@ function setUpSwagger(app: INestApplication, options: HttpAppOptions): void {
         .setVersion('1')
         .addServer('/', 'This server')
         .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' }, 'bearer')
+        .addApiKey(
+          {
+            type: 'apiKey',
+            in: 'query',
+            name: 'stream_token',
+            description:
+              'A token from POST .../stream-token; only the session events route takes it',
+          },
+          'stream_token',
+        )
         .build(),
       { extraModels: [ProblemDto] },
     ),
@@ -250,6 +264,14 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
     name: 'UNLICENSED',
     url: 'https://docs.npmjs.com/cli/v11/configuring-npm/package-json#license',
   };
+  // RFC 9457 §3.2: a problem may carry extension members (`resource`, `run_status`, ...).
+  const problemSchema = document.components?.schemas?.[ProblemDto.name] as
+    { additionalProperties?: boolean; description?: string } | undefined;
+  if (problemSchema) {
+    problemSchema.additionalProperties = true;
+    problemSchema.description ??=
+      'RFC 9457 problem details; `code` is stable, extension members name what was involved';
+  }
   for (const [path, item] of Object.entries(document.paths)) {
     const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
     for (const method of ['get', 'put', 'post', 'delete', 'patch'] as const) {
@@ -257,14 +279,13 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
         (OperationObject & { [PUBLIC_EXTENSION]?: boolean }) | undefined;
       if (!operation) continue;
       const parameters = (operation.parameters ?? []) as ParameterObject[];
-      for (const name of names)
-        if (!parameters.some((p) => p.in === 'path' && p.name === name))
-          parameters.push({
-            name,
-            in: 'path',
-            required: true,
-            schema: /Id$/.test(name) ? { type: 'string', format: 'uuid' } : { type: 'string' },
-          });
+      for (const name of names) {
+        const declared = parameters.find((p) => p.in === 'path' && p.name === name);
+        // Every `...Id` path parameter is read with UuidParam: a UUID or a 400.
+        const schema = /Id$/.test(name) ? { type: 'string', format: 'uuid' } : { type: 'string' };
+        if (!declared) parameters.push({ name, in: 'path', required: true, schema });
+        else declared.schema = { ...declared.schema, ...schema };
+      }
       // A header read with @Headers() and documented with @ApiHeader() appears twice (the first
       // required, in lower case): the documented one stays.
       const documented = new Set(
@@ -275,6 +296,19 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
       operation.parameters = parameters.filter(
         (p) => p.in !== 'header' || p.description || !documented.has(p.name.toLowerCase()),
       );
+      // What any operation can answer: an unexpected error, a dependency outage; and, wherever
+      // there is a body, one over the limit or in an encoding the route does not take.
+      const responses = operation.responses;
+      responses['500'] ??= problemResponse('Unexpected error (logged with the request id)');
+      responses['503'] ??= problemResponse(
+        'PostgreSQL or Redis is unavailable, or the server is draining; retry after Retry-After',
+      );
+      if (operation.requestBody) {
+        responses['413'] ??= problemResponse('Body over the size limit');
+        responses['415'] ??= problemResponse(
+          'A Content-Type, charset or Content-Encoding the route does not take',
+        );
+      }
       if (operation[PUBLIC_EXTENSION]) {
         operation.security = [];
         delete operation[PUBLIC_EXTENSION];
@@ -282,6 +316,15 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
     }
   }
   return document;
+}
+
+function problemResponse(description: string) {
+  return {
+    description,
+    content: {
+      [PROBLEM_CONTENT_TYPE]: { schema: { $ref: `#/components/schemas/${ProblemDto.name}` } },
+    },
+  };
 }
 
 export type { Request };

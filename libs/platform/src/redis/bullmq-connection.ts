@@ -2,6 +2,14 @@ import type { RedisOptions } from 'bullmq';
 import { type AppConfig } from '../config/app-config';
 
 /**
+ * The key prefix of every BullMQ queue of CodeLab: a queue's keys are `<prefix>:<queue name>:...`
+ * (its waiting jobs are the list `<prefix>:<queue name>:wait`, which autoscalers read).
+ */
+export function bullmqPrefix(config: Pick<AppConfig, 'redisKeyPrefix'>): string {
+  return `${config.redisKeyPrefix}bull`;
+}
+
+/**
  * Reconnect delay after the n-th failed attempt: 250 ms doubling to 5 s, with jitter so a fleet
  * of workers does not reconnect in lockstep when Redis returns.
  */

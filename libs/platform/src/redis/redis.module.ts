@@ -12,9 +12,10 @@ import { type AppConfig } from '../config/app-config';
 import { APP_CONFIG } from '../config/config.module';
 import { ThrottledLog } from '../observability/throttled-log';
 import { redisReconnectDelay } from './bullmq-connection';
+import { RedisEvictionPolicy } from './redis-eviction-policy';
+import { REDIS } from './redis-token';
 
-/** Injection token of the shared command connection (not for blocking commands or BullMQ). */
-export const REDIS = Symbol('REDIS');
+export { REDIS } from './redis-token';
 
 export function createRedisClient(url: string, name: string): Redis {
   const client = new Redis(url, {
@@ -39,16 +40,26 @@ export function createRedisClient(url: string, name: string): Redis {
 class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
 
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly evictionPolicy: RedisEvictionPolicy,
+  ) {}
 
   async onModuleInit(): Promise<void> {
     // Redis being down must not stop the process from starting: readiness reports it, and
     // ioredis keeps reconnecting in the background.
-    await this.redis.connect().catch((error: Error) => {
-      this.logger.warn(
-        `Redis unavailable at start-up (${error.message}); retrying in the background`,
-      );
-    });
+    const connected = await this.redis.connect().then(
+      () => true,
+      (error: Error) => {
+        this.logger.warn(
+          `Redis unavailable at start-up (${error.message}); retrying in the background`,
+        );
+        return false;
+      },
+    );
+    // An evicting Redis loses queued work silently: say so at start (it never stops the start).
+    if (connected) await this.evictionPolicy.check();
+    else this.redis.once('ready', () => void this.evictionPolicy.check());
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -68,8 +79,9 @@ class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig) => createRedisClient(config.redisUrl, 'codelab-commands'),
     },
+    RedisEvictionPolicy,
     RedisLifecycle,
   ],
-  exports: [REDIS],
+  exports: [REDIS, RedisEvictionPolicy],
 })
 export class RedisModule {}

@@ -10,6 +10,7 @@ import {
   IsOptional,
   Max,
   Min,
+  IsObject,
   IsString,
   MaxLength,
   MinLength,
@@ -148,7 +149,9 @@ export class CreateProjectDto {
   description?: string | null;
 
   @ApiPropertyOptional({ type: ProjectSettingsInputDto })
-  @IsOptional()
+  // Absent means the defaults; null or an array is not settings.
+  @ValidateIf(isPresent)
+  @IsObject()
   @ValidateNested()
   @Type(() => ProjectSettingsInputDto)
   settings?: ProjectSettingsInputDto;
@@ -165,6 +168,7 @@ export class UpdateProjectDto {
   name?: string;
 
   @ApiPropertyOptional({
+    type: String,
     example: null,
     maxLength: 2000,
     nullable: true,
@@ -180,6 +184,7 @@ export class UpdateProjectDto {
     description: 'Only the settings given change',
   })
   @ValidateIf(isPresent)
+  @IsObject()
   @ValidateNested()
   @Type(() => ProjectSettingsInputDto)
   settings?: ProjectSettingsInputDto;

@@ -5,7 +5,9 @@ import {
   Injectable,
 } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
-import { invalidUuidError, UUID_PATTERN } from '@codelab/platform';
+import { EntityManager } from '@mikro-orm/postgresql';
+import { accountExists, InvalidAccessTokenError, type ProvesAccount } from '@codelab/auth';
+import { invalidUuidError, ResourceNotFoundError, UUID_PATTERN } from '@codelab/platform';
 import { type Project } from '../entities/project.entity';
 import { GetOwnedProjectQuery } from '../queries/get-owned-project/get-owned-project.query';
 
@@ -22,7 +24,13 @@ interface ProjectScopedRequest {
  */
 @Injectable()
 export class ProjectAccessGuard implements CanActivate {
-  constructor(private readonly queries: QueryBus) {}
+  /** Finding the project by owner proves the account exists: the JWT guard skips its lookup. */
+  static readonly provesAccount: ProvesAccount['provesAccount'] = true;
+
+  constructor(
+    private readonly queries: QueryBus,
+    private readonly em: EntityManager,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<ProjectScopedRequest>();
@@ -30,7 +38,14 @@ export class ProjectAccessGuard implements CanActivate {
     if (!projectId || !UUID_PATTERN.test(projectId)) throw invalidUuidError('projectId');
     // The global JWT guard ran first; without a user this route was misconfigured as public.
     if (!req.user) return false;
-    req.project = await this.queries.execute(new GetOwnedProjectQuery(projectId, req.user.id));
+    try {
+      req.project = await this.queries.execute(new GetOwnedProjectQuery(projectId, req.user.id));
+    } catch (error) {
+      // A miss may be the account itself gone since the token was issued: that is a 401.
+      if (error instanceof ResourceNotFoundError && !(await accountExists(this.em, req.user.id)))
+        throw new InvalidAccessTokenError('The account of this token no longer exists');
+      throw error;
+    }
     return true;
   }
 }

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
+import { JSON_VALUE_OR_NULL } from '@codelab/platform';
 import {
   RunKind,
   RunMode,
@@ -83,7 +84,7 @@ export class RunDto {
   })
   input!: Record<string, unknown> | null;
   @ApiProperty({
-    nullable: true,
+    ...JSON_VALUE_OR_NULL,
     example: { total: 3 },
     description:
       "A delegated task's result (validated against the delegator's `returns` schema when it gave one)",

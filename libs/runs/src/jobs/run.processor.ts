@@ -12,6 +12,7 @@ import {
   APP_CONFIG,
   type AppConfig,
   bullmqConnection,
+  bullmqPrefix,
   isDatabaseUnavailable,
   isRedisUnavailable,
   ThrottledLog,
@@ -66,7 +67,7 @@ export class RunProcessor implements OnApplicationBootstrap, BeforeApplicationSh
       (job, token) => this.process(job, token),
       {
         connection: bullmqConnection(this.config, 'consumer'),
-        prefix: `${this.config.redisKeyPrefix}bull`,
+        prefix: bullmqPrefix(this.config),
         concurrency: this.config.workerConcurrency,
         // A crashed worker's job is re-delivered once its lock lapses (BullMQ's stalled-job check).
         lockDuration: lockMs,

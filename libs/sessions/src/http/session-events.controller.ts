@@ -14,11 +14,11 @@ import { QueryBus } from '@nestjs/cqrs';
 import {
   ApiBearerAuth,
   ApiOkResponse,
+  ApiHeader,
   ApiOperation,
-  ApiProduces,
   ApiProperty,
   ApiPropertyOptional,
-  ApiQuery,
+  ApiSecurity,
   ApiTags,
 } from '@nestjs/swagger';
 import { SkipThrottle } from '@nestjs/throttler';
@@ -91,6 +91,7 @@ export class SessionEventsController {
 
   @ApiOperation({ summary: 'Get a short-lived token for EventSource' })
   @Post('stream-token')
+  @ApiProblemResponses(429)
   @HttpCode(200)
   @UseGuards(ProjectAccessGuard)
   @ApiOkResponse({
@@ -117,9 +118,27 @@ export class SessionEventsController {
   @AcceptsStreamToken()
   @SkipThrottle()
   @UseGuards(ProjectAccessGuard)
-  @ApiProduces('text/event-stream')
-  @ApiQuery({ name: 'stream_token', required: false })
-  @ApiOkResponse({ description: 'text/event-stream; see the event types in the README' })
+  // Either credential opens the stream (bearer comes from the class): EventSource cannot send
+  // an Authorization header.
+  @ApiSecurity('stream_token')
+  @ApiHeader({
+    name: 'Last-Event-ID',
+    required: false,
+    description: 'Resume after this event id (sent by EventSource when it reconnects)',
+  })
+  @ApiOkResponse({
+    description:
+      'Server-Sent Events: `id` (resume point), `event` (type) and `data` (a JSON envelope) per ' +
+      'frame; `resync` means the resume point is gone (reload over REST). Types in the README.',
+    content: {
+      'text/event-stream': {
+        schema: {
+          type: 'string',
+          example: 'id: 1795306483949-0\nevent: run_started\ndata: {...}\n\n',
+        },
+      },
+    },
+  })
   async events(
     @CurrentUser() user: AuthUser,
     @CurrentProject() project: Project,

@@ -15,7 +15,6 @@ import {
   ApiAcceptedResponse,
   ApiBearerAuth,
   ApiCreatedResponse,
-  ApiHeader,
   ApiNoContentResponse,
   ApiOkResponse,
   ApiOperation,
@@ -24,7 +23,8 @@ import {
 import {
   ApiProblemResponses,
   PageQueryDto,
-  RequestValidationError,
+  ApiIdempotencyKey,
+  idempotencyKeyOf,
   UuidParam,
 } from '@codelab/platform';
 import { type AuthUser, CurrentUser } from '@codelab/auth';
@@ -62,8 +62,6 @@ import {
 import { GetOwnedSessionQuery } from '../queries/get-owned-session/get-owned-session.query';
 import { ListMessagesQuery } from '../queries/list-messages/list-messages.query';
 import { ListSessionsQuery } from '../queries/list-sessions/list-sessions.query';
-
-const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{1,255}$/;
 
 @ApiTags('sessions')
 @ApiBearerAuth('bearer')
@@ -172,11 +170,7 @@ export class SessionsController {
   @ApiOperation({ summary: 'Send a message (starts a run)' })
   @Post(':sessionId/messages')
   @HttpCode(202)
-  @ApiHeader({
-    name: 'Idempotency-Key',
-    required: false,
-    description: 'Same key + same body: same answer, nothing new created',
-  })
+  @ApiIdempotencyKey('Same key + same body: same answer, nothing new created')
   @ApiAcceptedResponse({
     type: SendMessageResponseDto,
     description:
@@ -190,11 +184,6 @@ export class SessionsController {
     @Body() body: SendMessageDto,
     @Headers('idempotency-key') idempotencyKey?: string,
   ): Promise<SendMessageResponseDto> {
-    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new RequestValidationError([
-        { field: 'Idempotency-Key', messages: ['must be 1-255 characters of [A-Za-z0-9._:-]'] },
-      ]);
-    }
     return this.commands.execute(
       new SendMessageCommand(
         project.id,
@@ -202,7 +191,7 @@ export class SessionsController {
         user.id,
         body.content,
         body.target_agent,
-        idempotencyKey,
+        idempotencyKeyOf(idempotencyKey),
         body.on_busy,
       ),
     );

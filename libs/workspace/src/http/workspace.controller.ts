@@ -136,7 +136,7 @@ export class WorkspaceController {
   @HttpCode(204)
   @ApiHeader(IF_MATCH)
   @ApiNoContentResponse({ description: 'Deleted (a symlink itself, never its target)' })
-  @ApiProblemResponses(409, 412)
+  @ApiProblemResponses(409, 412, 422)
   async remove(
     @CurrentProject() project: Project,
     @Query() query: DeleteEntryQueryDto,
@@ -152,7 +152,7 @@ export class WorkspaceController {
   @Post('moves')
   @HttpCode(200)
   @ApiOkResponse({ type: MovedEntryDto, description: 'Moved; the target must not exist' })
-  @ApiProblemResponses(409)
+  @ApiProblemResponses(409, 422)
   async move(
     @CurrentProject() project: Project,
     @Body() body: MoveEntryDto,

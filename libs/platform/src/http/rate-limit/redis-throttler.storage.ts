@@ -20,6 +20,9 @@ end
 return {hits, windowTtl, 0, 0}
 `;
 
+const THROTTLE_COMMAND = 'codelabThrottle';
+type ThrottleCommand = (this: Redis, ...args: string[]) => Promise<unknown>;
+
 /**
  * Rate-limit counters in Redis, so a limit holds across every API replica. When Redis is
  * unreachable the request is let through (and counted): an outage of the limiter must not take
@@ -32,7 +35,11 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly onStorageError: () => void = () => undefined,
-  ) {}
+  ) {
+    // EVALSHA, not the script's text on every request (ioredis loads it again after NOSCRIPT).
+    if (!(THROTTLE_COMMAND in redis))
+      redis.defineCommand(THROTTLE_COMMAND, { numberOfKeys: 2, lua: INCREMENT_SCRIPT });
+  }
 
   async increment(
     key: string,
@@ -46,9 +53,9 @@ export class RedisThrottlerStorage implements ThrottlerStorage {
       // While disconnected, don't make every request wait for ioredis' reconnect attempt.
       if (this.redis.status !== 'ready')
         throw new Error(`Redis connection is ${this.redis.status}`);
-      const [totalHits, windowMs, blocked, blockMs] = (await this.redis.eval(
-        INCREMENT_SCRIPT,
-        2,
+      const throttle = (this.redis as unknown as Record<string, ThrottleCommand>)[THROTTLE_COMMAND];
+      const [totalHits, windowMs, blocked, blockMs] = (await throttle.call(
+        this.redis,
         hitsKey,
         `${hitsKey}:blocked`,
         String(ttl),

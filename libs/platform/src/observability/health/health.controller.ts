@@ -19,6 +19,7 @@ import { DomainError } from '../../errors/domain-error';
 import { Public } from '../../http/public.decorator';
 import { LifecycleState } from '../../lifecycle/lifecycle-state';
 import { REDIS } from '../../redis/redis.module';
+import { ReadinessChecks } from './readiness-checks';
 
 const CHECK_TIMEOUT_MS = 1_500;
 
@@ -40,6 +41,7 @@ export class HealthController {
     private readonly indicators: HealthIndicatorService,
     private readonly lifecycle: LifecycleState,
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly extraChecks: ReadinessChecks,
   ) {}
 
   /** Liveness: the process answers. Never checks dependencies, so an outage cannot restart pods. */
@@ -49,7 +51,10 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: PostgreSQL and Redis answer, and the process is not draining. */
+  /**
+   * Readiness: PostgreSQL and Redis answer, and every dependency a feature registered (Qdrant
+   * when memory lives there), and the process is not draining.
+   */
   @Get('ready')
   @HealthCheck()
   @ApiOkResponse({ description: 'Ready to take traffic' })
@@ -81,6 +86,11 @@ export class HealthController {
               if (pong !== 'PONG') throw new Error(`unexpected reply ${pong}`);
             })
             .withTimeout(CHECK_TIMEOUT_MS),
+        ...this.extraChecks.entries().map(
+          ([name, check]) =>
+            () =>
+              this.indicators.check(name).attempt(check).withTimeout(CHECK_TIMEOUT_MS),
+        ),
       ]);
     } catch (error) {
       if (error instanceof ServiceUnavailableException) {
