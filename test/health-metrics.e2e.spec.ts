@@ -16,6 +16,17 @@ describe('health, readiness and metrics (e2e)', () => {
     it('GET /health is 200 without credentials', async () => {
       const res = await t.http.get('/health').expect(200);
       expect(res.body).toEqual({ status: 'ok' });
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    });
+
+    it('answers HEAD /health without a body; other methods and paths go on to the framework', async () => {
+      const head = await t.http.head('/health').expect(200);
+      expect(head.text ?? '').toBe('');
+      // Not the liveness fast path: the router's 404 problem.
+      expectProblem(await t.http.post('/health'), 404);
+      expectProblem(await t.http.get('/health/x'), 404);
+      await t.http.get('/health?probe=1').expect(200);
     });
 
     it('GET /ready is 200 and reports PostgreSQL and Redis', async () => {

@@ -17,7 +17,9 @@ export function answerLivenessFirst(server: Server, histogram: Histogram<string>
   ) => void)[];
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    if (req.url !== '/health' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    const url = req.url ?? '';
+    const liveness = url === '/health' || url.startsWith('/health?');
+    if (!liveness || (req.method !== 'GET' && req.method !== 'HEAD')) {
       for (const listener of framework) listener.call(server, req, res);
       return;
     }

@@ -44,12 +44,7 @@ export class HealthController {
     private readonly extraChecks: ReadinessChecks,
   ) {}
 
-  /** Liveness: the process answers. Never checks dependencies, so an outage cannot restart pods. */
-  @Get('health')
-  @ApiOkResponse({ description: 'The process is alive', schema: { example: { status: 'ok' } } })
-  liveness(): { status: 'ok' } {
-    return { status: 'ok' };
-  }
+  // Liveness (GET /health) is answered before the framework: see http/liveness-first.ts.
 
   /**
    * Readiness: PostgreSQL and Redis answer, and every dependency a feature registered (Qdrant
