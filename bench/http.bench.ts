@@ -4,6 +4,7 @@
  *
  *   npm run bench:http            (BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=50)
  *   BENCH_PROFILE=cpu npm run bench:http   also a V8 CPU profile of the API process, summarised
+ *   BENCH_API_NODE_OPTIONS=...               Node/V8 options for the API process only
  *
  * Scenarios: GET /health; authed GET /v1/my/projects/{id} (JWT + ownership + one row). Also the
  * API process's resident memory idle and after the load. autocannon drives both servers from this
@@ -70,6 +71,10 @@ async function main(): Promise<void> {
         METRICS_PORT: '0',
         DB_MIGRATE_ON_START: 'true',
         NODE_ENV: 'production',
+        // e.g. BENCH_API_NODE_OPTIONS=--max-semi-space-size=4 to weigh V8 heap sizing.
+        ...(process.env.BENCH_API_NODE_OPTIONS
+          ? { NODE_OPTIONS: process.env.BENCH_API_NODE_OPTIONS }
+          : {}),
       },
       PROFILE ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [],
     );
