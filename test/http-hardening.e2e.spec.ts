@@ -262,6 +262,11 @@ describe('HTTP hardening (e2e)', () => {
         await t.http.get('/v1/me').set(user.auth),
         await t.http.get('/v1/my/projects').set(user.auth),
         await t.http.get(`/v1/my/projects/${projectId}`).set(user.auth),
+        // Project-scoped routes check the account only through the owner-scoped project query:
+        // a deleted account is still 401 there, also with an unknown or a malformed id.
+        await t.http.get(`/v1/my/projects/${projectId}/agents`).set(user.auth),
+        await t.http.get(`/v1/my/projects/${randomUUID()}/sessions`).set(user.auth),
+        await t.http.get('/v1/my/projects/not-a-uuid/agents').set(user.auth),
         await t.http.post('/v1/my/projects').set(user.auth).send({ name: 'After deletion' }),
         await t.http
           .get(`/v1/my/projects/${projectId}/sessions/${sessionId}/events`)

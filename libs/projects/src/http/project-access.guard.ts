@@ -7,7 +7,7 @@ import {
 import { QueryBus } from '@nestjs/cqrs';
 import { EntityManager } from '@mikro-orm/postgresql';
 import { accountExists, InvalidAccessTokenError, type ProvesAccount } from '@codelab/auth';
-import { invalidUuidError, ResourceNotFoundError, UUID_PATTERN } from '@codelab/platform';
+import { invalidUuidError, UUID_PATTERN } from '@codelab/platform';
 import { type Project } from '../entities/project.entity';
 import { GetOwnedProjectQuery } from '../queries/get-owned-project/get-owned-project.query';
 
@@ -35,14 +35,15 @@ export class ProjectAccessGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<ProjectScopedRequest>();
     const projectId = req.params.projectId;
-    if (!projectId || !UUID_PATTERN.test(projectId)) throw invalidUuidError('projectId');
     // The global JWT guard ran first; without a user this route was misconfigured as public.
     if (!req.user) return false;
     try {
+      if (!projectId || !UUID_PATTERN.test(projectId)) throw invalidUuidError('projectId');
       req.project = await this.queries.execute(new GetOwnedProjectQuery(projectId, req.user.id));
     } catch (error) {
-      // A miss may be the account itself gone since the token was issued: that is a 401.
-      if (error instanceof ResourceNotFoundError && !(await accountExists(this.em, req.user.id)))
+      // A miss (or a malformed id) may hide an account deleted since the token was issued: the
+      // JWT guard left that check to us, and it is a 401 before anything else.
+      if (!(await accountExists(this.em, req.user.id)))
         throw new InvalidAccessTokenError('The account of this token no longer exists');
       throw error;
     }
